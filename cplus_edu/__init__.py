@@ -1,0 +1,25 @@
+"""cplus_edu: teaching notebooks and readable implementations of losses that treat the
+background class differently from the classes of interest.
+
+Public names are imported lazily (see ``cplus_edu._lazy``), so ``import cplus_edu`` is quick;
+the subpackages ``cplus_edu.losses``, ``cplus_edu.data`` and ``cplus_edu.viz`` hold the rest.
+"""
+
+from cplus_edu._lazy import lazy_exports
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "seed_everything": "utils",
+    "default_device": "utils",
+    "MLP": "models",
+    "SmallCNN": "models",
+    "TinyFCN": "models",
+    "CosineClassifier": "models",
+    "fit": "train",
+    "predict": "train",
+    "History": "train",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,19 @@
+"""Datasets: one data root, torchvision loaders with deterministic subsets, synthetic generators."""
+
+from cplus_edu._lazy import lazy_exports
+
+_EXPORTS = {
+    "data_root": "root",
+    "DataNotFoundError": "root",
+    "load_mnist": "vision",
+    "load_fashion_mnist": "vision",
+    "load_cifar10": "vision",
+    "load_cifar100": "vision",
+    "load_digits_fallback": "vision",
+    "make_cplus_one_data": "synthetic",
+    "SyntheticCPlusOne": "synthetic",
+    "to_cplus_one_labels": "labels",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

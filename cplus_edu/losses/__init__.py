@@ -1,0 +1,24 @@
+"""Loss functions, one concept per file; each module docstring carries the paper's equations.
+
+- ``cplus_one``: C+1 loss = separability (CE) + alpha * compact (centre loss) + beta * background margin (seed 000)
+- ``centers``: the three centre representations of the C+1 paper
+- ``class_agnostic``: CAS loss (uniformer - discriminator) and class-agnostic CE (seed 001)
+- ``discriminative``: De Brabandere et al. (2017) discriminative loss, the metric-learning baseline
+"""
+
+from cplus_edu._lazy import lazy_exports
+
+_EXPORTS = {
+    "CPlusOneLoss": "cplus_one",
+    "CenterLoss": "cplus_one",
+    "BackgroundMarginLoss": "cplus_one",
+    "LearnableCenters": "centers",
+    "MovingAverageCenters": "centers",
+    "SharedCenters": "centers",
+    "CASLoss": "class_agnostic",
+    "ClassAgnosticCELoss": "class_agnostic",
+    "DiscriminativeLoss": "discriminative",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

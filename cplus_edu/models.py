@@ -1,0 +1,155 @@
+"""Tiny models that return ``(features, logits)``, so a loss can look at the embedding.
+
+Every model here ends in an embedding of a chosen dimension ``D`` (2 or 3 to draw it, larger to
+learn well) and a classifier ``head`` with ``head.weight`` of shape ``[K, D]``:
+
+- plain: ``logits = W f + b`` (``nn.Linear``);
+- normalised (``normalize=True``): features are put on the unit sphere and the head is a cosine
+  classifier, ``logits_k = s * cos(f, w_k)`` (NormFace; the C+1 paper's best setting uses
+  L2-normalised features).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CosineClassifier(nn.Module):
+    """``logits[n, k] = scale * <f_n / |f_n|, w_k / |w_k|>``; ``weight`` is ``[K, D]``."""
+
+    def __init__(self, in_features: int, num_classes: int, scale: float = 16.0):
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.weight = nn.Parameter(torch.randn(num_classes, in_features) / in_features**0.5)
+        self.scale = scale
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # features: `[N, D]` -> logits `[N, K]`
+        return self.scale * F.linear(F.normalize(features, dim=1), F.normalize(self.weight, dim=1))
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class _EmbeddingClassifier(nn.Module):
+    """Shared tail: an embedding layer, optional L2 normalisation, and the classifier head."""
+
+    def __init__(self, num_classes: int, embedding_dim: int, normalize: bool, scale: float):
+        super().__init__()
+        _check_positive("num_classes", num_classes)
+        _check_positive("embedding_dim", embedding_dim)
+        self.normalize = normalize
+        self.head = (
+            CosineClassifier(embedding_dim, num_classes, scale)
+            if normalize
+            else nn.Linear(embedding_dim, num_classes)
+        )
+
+    def classify(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = F.normalize(embedding, dim=1) if self.normalize else embedding
+        return features, self.head(features)
+
+
+class MLP(_EmbeddingClassifier):
+    """``x [N, in_features] -> (features [N, D], logits [N, K])`` through ReLU hidden layers."""
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        embedding_dim: int = 2,
+        hidden: tuple[int, ...] = (64, 64),
+        normalize: bool = False,
+        scale: float = 16.0,
+    ):
+        super().__init__(num_classes, embedding_dim, normalize, scale)
+        _check_positive("in_features", in_features)
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, embedding_dim))
+        self.body = nn.Sequential(*layers)
+        self.in_features = in_features
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.flatten(1)
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"x must have {self.in_features} features per sample, got shape {tuple(x.shape)}"
+            )
+        return self.classify(self.body(x))
+
+
+class SmallCNN(_EmbeddingClassifier):
+    """Two conv blocks and a linear embedding, for 28x28 (MNIST) or 32x32 (CIFAR) images.
+
+    ``x [N, in_channels, H, W] -> (features [N, D], logits [N, K])``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        embedding_dim: int = 2,
+        normalize: bool = False,
+        scale: float = 16.0,
+        width: int = 32,
+    ):
+        super().__init__(num_classes, embedding_dim, normalize, scale)
+        _check_positive("in_channels", in_channels)
+        self.in_channels = in_channels
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(2 * width * 16, 128), nn.ReLU(),
+            nn.Linear(128, embedding_dim),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must be [N, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
+            )
+        return self.classify(self.body(x))
+
+
+class TinyFCN(nn.Module):
+    """A fully-convolutional net that keeps the resolution (dilated 3x3 convs, no pooling).
+
+    ``x [B, in_channels, H, W] -> (features [B, D, H, W], logits [B, M, H, W])``; the logits are a
+    1x1 conv of the features, so a per-pixel loss can use either.
+    """
+
+    def __init__(
+        self, in_channels: int = 3, num_outputs: int = 3, embedding_dim: int = 16, width: int = 32
+    ):
+        super().__init__()
+        for name, value in [("in_channels", in_channels), ("num_outputs", num_outputs),
+                            ("embedding_dim", embedding_dim), ("width", width)]:
+            _check_positive(name, value)
+        self.in_channels = in_channels
+        layers: list[nn.Module] = []
+        c = in_channels
+        for dilation in (1, 2, 4, 8):
+            layers += [nn.Conv2d(c, width, 3, padding=dilation, dilation=dilation),
+                       nn.BatchNorm2d(width), nn.ReLU()]
+            c = width
+        layers.append(nn.Conv2d(width, embedding_dim, 1))
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(embedding_dim, num_outputs, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x must be [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
+            )
+        features = self.body(x)
+        return features, self.head(features)

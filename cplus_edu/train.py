@@ -1,0 +1,181 @@
+"""One small training loop for every chapter: seeding, progress bar, loss terms, checkpoints.
+
+``fit`` works with any loss of the package's common interface:
+
+- ``loss_fn(logits, target)`` for a plain loss (``nn.CrossEntropyLoss()``, the CAS loss ...);
+- ``loss_fn(features, logits, target)`` when the loss sets ``needs_features = True`` (C+1 loss).
+
+A loss that keeps a ``terms`` dict of detached scalars after each call (the C+1 loss's
+separability / compact / background parts) has the epoch mean of each term recorded in the history,
+so a notebook can plot what every part of the loss did.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from cplus_edu.utils import default_device, progress_disabled, seed_everything
+
+
+@dataclass
+class History:
+    """Epoch-mean training loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``."""
+
+    loss: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+
+def _as_dataset(data) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+        if not (torch.is_tensor(x) and torch.is_tensor(y)):
+            raise TypeError("data must be a Dataset or a tuple (x, y) of tensors")
+        if len(x) != len(y):
+            raise ValueError(f"data: x has {len(x)} samples but y has {len(y)}")
+        if len(x) == 0:
+            raise ValueError("data is empty")
+        return TensorDataset(x, y)
+    raise TypeError(f"data must be a Dataset or a tuple (x, y) of tensors, got {type(data).__name__}")
+
+
+def compute_loss(loss_fn: Callable, features, logits, target) -> torch.Tensor:
+    """Call ``loss_fn`` with features when it asks for them (``needs_features``), else without."""
+    if getattr(loss_fn, "needs_features", False):
+        return loss_fn(features, logits, target)
+    return loss_fn(logits, target)
+
+
+def _make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable,
+    data,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-2,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    on_epoch_end: Callable[[int, nn.Module, History], None] | None = None,
+) -> History:
+    """Train ``model`` (returning ``(features, logits)``) with ``loss_fn`` on ``data``.
+
+    ``data`` is a ``(x, y)`` pair of tensors or a ``Dataset`` of pairs. Parameters of the loss
+    (learnable centres) are optimised with the model's. ``progress=None`` shows a tqdm bar unless
+    running under CI. With ``checkpoint`` set, model, loss, optimizer and history are saved after
+    every epoch, and a later call with the same path resumes after the last saved epoch.
+    Returns the ``History`` of epoch-mean losses and loss terms.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    dataset = _as_dataset(data)
+    device = torch.device(device) if device is not None else default_device()
+    generator = seed_everything(seed)
+    model.to(device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    params = list(model.parameters())
+    if isinstance(loss_fn, nn.Module):
+        params += [p for p in loss_fn.parameters() if p.requires_grad]
+    opt = _make_optimizer(optimizer, params, lr, weight_decay)
+    history = History()
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.load_state_dict(state["loss_fn"])
+        opt.load_state_dict(state["optimizer"])
+        history = state["history"]
+        generator.set_state(state["generator"])
+        start = state["epoch"]
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+    show = (not progress_disabled()) if progress is None else progress
+    bar = tqdm(range(start, epochs), desc="training", disable=not show, initial=start, total=epochs)
+    for epoch in bar:
+        model.train()
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.train()
+        total, count, term_sums = 0.0, 0, {}
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            features, logits = model(x)
+            loss = compute_loss(loss_fn, features, logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(x)
+            count += len(x)
+            for name, value in getattr(loss_fn, "terms", {}).items():
+                term_sums[name] = term_sums.get(name, 0.0) + float(value) * len(x)
+        history.loss.append(total / count)
+        for name, value in term_sums.items():
+            history.terms.setdefault(name, []).append(value / count)
+        bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, loss_fn, opt, history, generator, epoch + 1)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, history)
+    model.eval()
+    return history
+
+
+def _save_checkpoint(path, model, loss_fn, opt, history, generator, epoch) -> None:
+    state = {
+        "model": model.state_dict(),
+        "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else {},
+        "optimizer": opt.state_dict(),
+        "history": history,
+        "generator": generator.get_state(),
+        "epoch": epoch,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device=None):
+    """Run ``model`` in eval mode over ``x`` in batches; return ``(features, logits)`` on the CPU."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    feats, logits = [], []
+    for start in range(0, len(x), batch_size):
+        f, z = model(x[start : start + batch_size].to(device))
+        feats.append(f.cpu())
+        logits.append(z.cpu())
+    return torch.cat(feats), torch.cat(logits)

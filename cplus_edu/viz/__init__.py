@@ -1,0 +1,11 @@
+"""Plots for the notebooks: embeddings, hyperspheres, the simplex, the background-probability formula."""
+
+from cplus_edu._lazy import lazy_exports
+
+_EXPORTS = {
+    "plot_embedding_2d": "embedding",
+    "plot_history": "embedding",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,154 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · A tour: classes of interest and the background
+#
+# Most classifiers are trained with softmax cross-entropy, which treats every class alike. But many
+# real problems are **C + 1 classification**: there are *C classes of interest* — cat, car,
+# person; the digits you care about — and one more class, **background**, that means "everything
+# else". The classes of interest each have a definite look. The background has none: it is sky,
+# road, wallpaper, and tomorrow something nobody put in the training set.
+#
+# The losses this course teaches take that asymmetry seriously:
+#
+# * **C+1 loss** (chapters 01–03): pull each class of interest into a small ball around its centre,
+#   push background samples at least a margin away from every centre;
+# * **class-agnostic segmentation (CAS) loss** (chapters 04–05): learn regions without trusting
+#   which class a region was labelled with.
+#
+# This tour sets the scene in five minutes: a picture of a C+1 world, then a tiny model on real
+# MNIST digits, three of which are our classes of interest while the other seven are background.
+
+# %% [markdown]
+# ## Parameters
+# Teaching size: the training below takes well under a minute on a laptop CPU. Raise
+# `N_PER_DIGIT` and `EPOCHS` for a stronger model.
+
+# %%
+SEED = 0
+CLASSES_OF_INTEREST = [0, 1, 7]  # digits we care about; every other digit is background
+N_PER_DIGIT = 300  # training images per digit (all 10 digits)
+EPOCHS = 8
+EMBEDDING_DIM = 2  # 2 so we can draw the embedding directly
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+import cplus_edu
+from cplus_edu.data import (
+    DataNotFoundError,
+    load_digits_fallback,
+    load_mnist,
+    make_cplus_one_data,
+    to_cplus_one_labels,
+)
+from cplus_edu.viz import plot_embedding_2d, plot_history
+
+cplus_edu.seed_everything(SEED)
+
+# %% [markdown]
+# ## A C+1 world in two dimensions
+# Four classes of interest (colours) are compact clusters. The background (grey) comes in several
+# *styles* — scattered everywhere, a ring around the outside, small clusters of "other things" —
+# and a fourth style (black crosses) that training never shows: samples on the bridges between
+# classes. A good C+1 classifier must call those background too.
+
+# %%
+world = make_cplus_one_data(num_classes=4, n_per_class=150, n_background=600, dim=2, seed=SEED)
+novel = world.novel_background(200)
+names = ["background"] + [f"class of interest {k}" for k in range(1, 5)]
+ax = plot_embedding_2d(world.x, world.y, names=names, title="A synthetic C+1 data set (input space)")
+ax.scatter(novel[:, 0], novel[:, 1], marker="x", s=12, c="black", label="unseen background style")
+ax.set_xlabel("x1")
+ax.set_ylabel("x2")
+ax.legend(markerscale=2, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+plt.show()
+
+# %% [markdown]
+# ## Real data: MNIST from the data root
+# `load_mnist` reads MNIST from the package's data root (environment variable `CPLUS_EDU_DATA`,
+# default `~/.cache/cplus_edu`). With `download=True` torchvision fetches it there when it is
+# missing and you are online; when the files are present nothing touches the network. With no copy
+# and no network we fall back to scikit-learn's small bundled 8x8 digits, and say so.
+
+# %%
+try:
+    x_train, digits_train = load_mnist("train", n_per_class=N_PER_DIGIT, seed=SEED, download=True)
+    x_test, digits_test = load_mnist("test", n_per_class=200, seed=SEED, download=True)
+    source = "MNIST"
+except DataNotFoundError as err:
+    print(f"MNIST is not available ({err}).\nUsing scikit-learn's 8x8 digits instead.")
+    x_all, d_all = load_digits_fallback(seed=SEED)
+    split = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(SEED))
+    x_train, digits_train = x_all[split[:1300]], d_all[split[:1300]]
+    x_test, digits_test = x_all[split[1300:]], d_all[split[1300:]]
+    source = "8x8 digits (fallback)"
+
+y_train = to_cplus_one_labels(digits_train, CLASSES_OF_INTEREST)
+y_test = to_cplus_one_labels(digits_test, CLASSES_OF_INTEREST)
+print(f"{source}: {len(x_train)} training and {len(x_test)} test images")
+print("C+1 label counts in training (0 = background):", y_train.bincount().tolist())
+
+fig, axes = plt.subplots(1, 8, figsize=(10, 1.6))
+for ax, img, d, y in zip(axes, x_train[:8], digits_train[:8], y_train[:8]):
+    ax.imshow(img[0], cmap="gray")
+    ax.set_title(f"digit {d.item()}\n{'background' if y == 0 else f'class {y.item()}'}", fontsize=8)
+    ax.axis("off")
+fig.suptitle("Training images and their C+1 labels")
+plt.show()
+
+# %% [markdown]
+# ## A tiny model with a 2-D embedding
+# Every model in `cplus_edu` returns `(features, logits)`: the features are the embedding a loss
+# can shape; the logits come from a linear classifier on top. Here we train with plain
+# cross-entropy — the baseline every later chapter compares against.
+
+# %%
+model = cplus_edu.MLP(28 * 28, num_classes=len(CLASSES_OF_INTEREST) + 1,
+                      embedding_dim=EMBEDDING_DIM, hidden=(128, 64))
+history = cplus_edu.fit(model, torch.nn.CrossEntropyLoss(), (x_train, y_train),
+                        epochs=EPOCHS, batch_size=64, lr=3e-3, seed=SEED)
+plot_history(history, title="Cross-entropy training loss")
+plt.show()
+
+# %%
+features, logits = cplus_edu.predict(model, x_test)
+accuracy = (logits.argmax(1) == y_test).float().mean().item()
+majority = y_test.bincount().max().item() / len(y_test)  # always answering "background"
+print(f"test accuracy {accuracy:.3f}  (always-background baseline {majority:.3f})")
+# a broken pipeline (wrong labels, untrained model, shuffled images) lands near the baseline
+assert accuracy > 0.85 and accuracy > majority + 0.1
+
+# %%
+names = ["background"] + [f"digit {d}" for d in CLASSES_OF_INTEREST]
+plot_embedding_2d(features, y_test, names=names,
+                  title=f"Test embedding after cross-entropy (accuracy {accuracy:.2f})")
+plt.show()
+
+# %% [markdown]
+# Look at the grey background points: cross-entropy only needs them on the right side of a
+# decision line, so they form a blob of their own that touches the edges of every class of
+# interest, and a background sample of a new kind may land anywhere. Nothing asks
+# the classes to be compact, or the background to keep a distance. That is what the C+1 loss adds.
+#
+# **Where next**
+# * `01_hypersphere` — the C+1 loss on normalised embeddings, with sliders for alpha, beta and the
+#   margin;
+# * `02_open_set_mnist` — does C+1 reject background it never saw (Fashion-MNIST) better than CE?
+# * `03_background_probability` — the paper's formula for how likely a random background sample
+#   is to land outside every class ball;
+# * `04_sparsity_polytope`, `05_low_fidelity_labels` — the class-agnostic segmentation loss.
