@@ -115,9 +115,7 @@ class SmallCNN(_EmbeddingClassifier):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must be [N, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must be [N, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
         return self.classify(self.body(x))
 
 
@@ -132,15 +130,22 @@ class TinyFCN(nn.Module):
         self, in_channels: int = 3, num_outputs: int = 3, embedding_dim: int = 16, width: int = 32
     ):
         super().__init__()
-        for name, value in [("in_channels", in_channels), ("num_outputs", num_outputs),
-                            ("embedding_dim", embedding_dim), ("width", width)]:
+        for name, value in [
+            ("in_channels", in_channels),
+            ("num_outputs", num_outputs),
+            ("embedding_dim", embedding_dim),
+            ("width", width),
+        ]:
             _check_positive(name, value)
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         c = in_channels
         for dilation in (1, 2, 4, 8):
-            layers += [nn.Conv2d(c, width, 3, padding=dilation, dilation=dilation),
-                       nn.BatchNorm2d(width), nn.ReLU()]
+            layers += [
+                nn.Conv2d(c, width, 3, padding=dilation, dilation=dilation),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
             c = width
         layers.append(nn.Conv2d(width, embedding_dim, 1))
         self.body = nn.Sequential(*layers)
@@ -148,8 +153,6 @@ class TinyFCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must be [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must be [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
         features = self.body(x)
         return features, self.head(features)

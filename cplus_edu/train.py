@@ -26,7 +26,7 @@ from cplus_edu.utils import default_device, progress_disabled, seed_everything
 
 @dataclass
 class History:
-    """Epoch-mean training loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``."""
+    """Epoch-mean loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``."""
 
     loss: list[float] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
@@ -48,7 +48,9 @@ def _as_dataset(data) -> Dataset:
         if len(x) == 0:
             raise ValueError("data is empty")
         return TensorDataset(x, y)
-    raise TypeError(f"data must be a Dataset or a tuple (x, y) of tensors, got {type(data).__name__}")
+    raise TypeError(
+        f"data must be a Dataset or a tuple (x, y) of tensors, got {type(data).__name__}"
+    )
 
 
 def compute_loss(loss_fn: Callable, features, logits, target) -> torch.Tensor:
@@ -168,7 +170,7 @@ def _save_checkpoint(path, model, loss_fn, opt, history, generator, epoch) -> No
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device=None):
-    """Run ``model`` in eval mode over ``x`` in batches; return ``(features, logits)`` on the CPU."""
+    """Run ``model`` in eval mode over ``x`` in batches; ``(features, logits)`` on the CPU."""
     if not torch.is_tensor(x):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
     device = torch.device(device) if device is not None else next(model.parameters()).device

@@ -25,7 +25,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def default_device() -> torch.device:
-    """The first CUDA device when one is available, else the CPU (so every chapter runs on a laptop)."""
+    """The first CUDA device when one is available, else the CPU (every chapter runs there)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -71,7 +71,7 @@ cplus_edu.seed_everything(SEED)
 world = make_cplus_one_data(num_classes=4, n_per_class=150, n_background=600, dim=2, seed=SEED)
 novel = world.novel_background(200)
 names = ["background"] + [f"class of interest {k}" for k in range(1, 5)]
-ax = plot_embedding_2d(world.x, world.y, names=names, title="A synthetic C+1 data set (input space)")
+ax = plot_embedding_2d(world.x, world.y, names=names, title="A synthetic C+1 data set")
 ax.scatter(novel[:, 0], novel[:, 1], marker="x", s=12, c="black", label="unseen background style")
 ax.set_xlabel("x1")
 ax.set_ylabel("x2")

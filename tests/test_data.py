@@ -25,7 +25,8 @@ SHARED = Path(os.environ.get("CPLUS_EDU_DATA", "~/.cache/cplus_edu")).expanduser
 HAS_MNIST = (SHARED / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
 # Skipped only on a machine without the files; under CI (env CI set) a missing copy fails instead.
 needs_mnist = pytest.mark.skipif(
-    not HAS_MNIST and not os.environ.get("CI"), reason=f"real MNIST is not in the data root {SHARED} (CI sets CPLUS_EDU_DATA)"
+    not HAS_MNIST and not os.environ.get("CI"),
+    reason=f"real MNIST is not in the data root {SHARED} (CI sets CPLUS_EDU_DATA)",
 )
 
 
@@ -37,7 +38,9 @@ def test_data_root_env_and_default(monkeypatch, tmp_path):
     assert data_root(tmp_path / "x") == tmp_path / "x"
 
 
-@pytest.mark.parametrize("loader, folder", [(load_mnist, "MNIST"), (load_fashion_mnist, "FashionMNIST")])
+@pytest.mark.parametrize(
+    "loader, folder", [(load_mnist, "MNIST"), (load_fashion_mnist, "FashionMNIST")]
+)
 def test_missing_idx_files_name_the_expected_paths(empty_data_root, loader, folder):
     with pytest.raises(DataNotFoundError) as err:
         loader()
@@ -46,8 +49,9 @@ def test_missing_idx_files_name_the_expected_paths(empty_data_root, loader, fold
     assert "download=True" in msg and "CPLUS_EDU_DATA" in msg
 
 
-@pytest.mark.parametrize("loader, folder", [(load_cifar10, "cifar-10-batches-py"),
-                                            (load_cifar100, "cifar-100-python")])
+@pytest.mark.parametrize(
+    "loader, folder", [(load_cifar10, "cifar-10-batches-py"), (load_cifar100, "cifar-100-python")]
+)
 def test_missing_cifar_names_the_expected_paths(empty_data_root, loader, folder):
     with pytest.raises(DataNotFoundError, match=str(empty_data_root / folder)):
         loader("test")
@@ -79,8 +83,10 @@ def test_subset_is_deterministic_and_filtered():
     assert sorted(ya.tolist()) == [3] * 50 + [5] * 50
 
 
-@pytest.mark.skipif(not (SHARED / "cifar10-jpeg").exists() and not os.environ.get("CI"),
-                    reason="no CIFAR-10 JPEG copy in the data root")
+@pytest.mark.skipif(
+    not (SHARED / "cifar10-jpeg").exists() and not os.environ.get("CI"),
+    reason="no CIFAR-10 JPEG copy in the data root",
+)
 def test_cifar10_jpeg_layout():
     x, y = load_cifar10("test", classes=[0, 9], n_per_class=4)
     assert x.shape == (8, 3, 32, 32) and sorted(y.tolist()) == [0] * 4 + [9] * 4
@@ -93,8 +99,11 @@ def _write_fake_cifar100(root: Path, n_train=30, n_test=20):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, n in [("train", n_train), ("test", n_test)]:
-        entry = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 "fine_labels": [i % 100 for i in range(n)], "coarse_labels": [0] * n}
+        entry = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "fine_labels": [i % 100 for i in range(n)],
+            "coarse_labels": [0] * n,
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f)
     with open(folder / "meta", "wb") as f:
@@ -165,8 +174,14 @@ def test_synthetic_novel_style_is_new_and_near_the_classes():
     assert near_novel < near_train_bg
 
 
-@pytest.mark.parametrize("kwargs, name", [({"num_classes": 0}, "num_classes"), ({"dim": 1}, "dim"),
-                                          ({"cluster_std": 0.0}, "cluster_std")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"num_classes": 0}, "num_classes"),
+        ({"dim": 1}, "dim"),
+        ({"cluster_std": 0.0}, "cluster_std"),
+    ],
+)
 def test_synthetic_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_cplus_one_data(**kwargs)

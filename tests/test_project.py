@@ -4,10 +4,10 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -47,8 +47,11 @@ def test_pins_only_outside_the_package():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
     assert not [r for r in reqs if "==" in r], "the package keeps lower bounds only"
-    env_reqs = [r for r in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-                if r.strip() and not r.startswith(("#", "-"))]
+    env_reqs = [
+        r
+        for r in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+        if r.strip() and not r.startswith(("#", "-"))
+    ]
     assert all("==" in r for r in env_reqs), "binder/ pins exact versions"
 
 

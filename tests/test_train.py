@@ -16,8 +16,16 @@ def _data():
 def _train(seed=0, epochs=15, **kw):
     seed_everything(seed)
     model = MLP(2, num_classes=4, embedding_dim=8)
-    history = fit(model, nn.CrossEntropyLoss(), _data(), epochs=epochs, batch_size=32, lr=1e-2,
-                  seed=seed, **kw)
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        _data(),
+        epochs=epochs,
+        batch_size=32,
+        lr=1e-2,
+        seed=seed,
+        **kw,
+    )
     return model, history
 
 
@@ -75,16 +83,31 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path):
     _train(seed=1, epochs=2, checkpoint=ckpt)  # "interrupted" after 2 epochs
     seed_everything(1)
     resumed_model = MLP(2, num_classes=4, embedding_dim=8)  # a fresh model, as after a restart
-    resumed = fit(resumed_model, nn.CrossEntropyLoss(), _data(), epochs=4, batch_size=32, lr=1e-2,
-                  seed=1, checkpoint=ckpt)
+    resumed = fit(
+        resumed_model,
+        nn.CrossEntropyLoss(),
+        _data(),
+        epochs=4,
+        batch_size=32,
+        lr=1e-2,
+        seed=1,
+        checkpoint=ckpt,
+    )
     assert resumed.epochs == 4
     assert resumed.loss == pytest.approx(full.loss, rel=1e-6)
     for a, b in zip(full_model.parameters(), resumed_model.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, name", [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
-                                          ({"lr": 0.0}, "lr"), ({"optimizer": "lbfgs"}, "optimizer")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         fit(MLP(2, 4), nn.CrossEntropyLoss(), _data(), **kwargs)

@@ -16,7 +16,7 @@ DEFAULT_ROOT = Path("~/.cache/cplus_edu")
 
 
 class DataNotFoundError(FileNotFoundError):
-    """A dataset's files are not where they were expected and were not (or could not be) downloaded."""
+    """A dataset's files are not where expected and were not (or could not be) downloaded."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

@@ -27,7 +27,7 @@ NOVEL_STYLE = "bridges"
 
 
 def _class_centres(num_classes: int, dim: int, generator: torch.Generator) -> torch.Tensor:
-    """Unit-norm centres ``[C, dim]``: evenly spaced on the circle in 2-D, spread-out random else."""
+    """Unit-norm centres ``[C, dim]``: evenly spaced on the circle in 2-D, spread out otherwise."""
     if dim == 2:
         angles = torch.arange(num_classes) * (2 * torch.pi / num_classes) + torch.pi / 4
         return torch.stack([angles.cos(), angles.sin()], dim=1)
@@ -65,7 +65,7 @@ class SyntheticCPlusOne:
         return self.x.shape[1]
 
     def novel_background(self, n: int = 500, seed: int = 1) -> torch.Tensor:
-        """``[n, dim]`` samples of the held-out ``bridges`` style: on segments between class centres.
+        """``[n, dim]`` samples of the held-out ``bridges`` style, between class centres.
 
         A point ``c_a + t (c_b - c_a)`` with ``t`` uniform in [0.3, 0.7] plus small noise: between
         two classes of interest, nearer to them than any training background style comes.
@@ -93,8 +93,12 @@ def make_cplus_one_data(
 
     ``n_background`` is split evenly between the three training styles. Deterministic in ``seed``.
     """
-    for name, value in [("num_classes", num_classes), ("n_per_class", n_per_class),
-                        ("n_background", n_background), ("dim", dim)]:
+    for name, value in [
+        ("num_classes", num_classes),
+        ("n_per_class", n_per_class),
+        ("n_background", n_background),
+        ("dim", dim),
+    ]:
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if dim < 2:
@@ -103,7 +107,10 @@ def make_cplus_one_data(
         raise ValueError(f"cluster_std must be in (0, 0.5), got {cluster_std}")
     g = torch.Generator().manual_seed(seed)
     centers = _class_centres(num_classes, dim, g)
-    xs = [centers[k] + cluster_std * torch.randn(n_per_class, dim, generator=g) for k in range(num_classes)]
+    xs = [
+        centers[k] + cluster_std * torch.randn(n_per_class, dim, generator=g)
+        for k in range(num_classes)
+    ]
     ys = [torch.full((n_per_class,), k + 1) for k in range(num_classes)]
     styles = [torch.zeros(num_classes * n_per_class, dtype=torch.long)]
     counts = [n_background // 3 + (i < n_background % 3) for i in range(3)]
@@ -118,12 +125,18 @@ def make_cplus_one_data(
         ys.append(torch.zeros(len(b), dtype=torch.long))
         styles.append(torch.full((len(b),), i + 1))
     return SyntheticCPlusOne(
-        x=torch.cat(xs).float(), y=torch.cat(ys).long(), style=torch.cat(styles),
-        centers=centers.float(), cluster_std=cluster_std, seed=seed,
+        x=torch.cat(xs).float(),
+        y=torch.cat(ys).long(),
+        style=torch.cat(styles),
+        centers=centers.float(),
+        cluster_std=cluster_std,
+        seed=seed,
     )
 
 
-def _uniform_away_from(centers: torch.Tensor, n: int, radius: float, g: torch.Generator) -> torch.Tensor:
+def _uniform_away_from(
+    centers: torch.Tensor, n: int, radius: float, g: torch.Generator
+) -> torch.Tensor:
     """``n`` points uniform in ``[-2, 2]^dim`` farther than ``radius`` from every centre."""
     kept, total = [], 0
     while total < n:
@@ -138,9 +151,13 @@ def _between_clusters(centers: torch.Tensor, n: int, g: torch.Generator) -> torc
     """Small clusters at radius 1.5 in the directions halfway between neighbouring class centres."""
     C, dim = centers.shape
     halfway = centers + centers.roll(1, dims=0)
-    opposite = halfway.norm(dim=1) < 1e-3  # e.g. two centres on opposite sides: pick a sideways direction
+    opposite = (
+        halfway.norm(dim=1) < 1e-3
+    )  # e.g. two centres on opposite sides: pick a sideways direction
     sideways = torch.randn(C, dim, generator=g)
     sideways -= (sideways * centers).sum(1, keepdim=True) * centers
-    directions = torch.nn.functional.normalize(torch.where(opposite[:, None], sideways, halfway), dim=1)
+    directions = torch.nn.functional.normalize(
+        torch.where(opposite[:, None], sideways, halfway), dim=1
+    )
     pick = torch.randint(len(directions), (n,), generator=g)
     return 1.5 * directions[pick] + 0.08 * torch.randn(n, dim, generator=g)

@@ -21,8 +21,12 @@ import torch
 
 from cplus_edu.data.root import DataNotFoundError, data_root, missing_data_message
 
-_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+_MNIST_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 def _check_split(split: str) -> bool:
@@ -55,13 +59,17 @@ def select(
         idx = torch.nonzero(labels == c).flatten()
         if n_per_class is not None:
             if n_per_class > len(idx):
-                raise ValueError(f"n_per_class={n_per_class} but class {c} has only {len(idx)} samples")
+                raise ValueError(
+                    f"n_per_class={n_per_class} but class {c} has only {len(idx)} samples"
+                )
             idx = idx[torch.randperm(len(idx), generator=generator)[:n_per_class]]
         keep.append(idx)
     return torch.sort(torch.cat(keep)).values
 
 
-def _idx_dataset(cls_name: str, folder: str, split: str, classes, n_per_class, seed, download, root):
+def _idx_dataset(
+    cls_name: str, folder: str, split: str, classes, n_per_class, seed, download, root
+):
     import torchvision
 
     train = _check_split(split)
@@ -71,8 +79,10 @@ def _idx_dataset(cls_name: str, folder: str, split: str, classes, n_per_class, s
         ds = cls(root=str(root), train=train, download=download)
     except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
         expected = expected_mnist_files(root, folder)
-        hint = (f"Call with download=True to fetch it with torchvision, or copy the four "
-                f"uncompressed IDX files into {root / folder / 'raw'}.")
+        hint = (
+            f"Call with download=True to fetch it with torchvision, or copy the four "
+            f"uncompressed IDX files into {root / folder / 'raw'}."
+        )
         raise DataNotFoundError(missing_data_message(cls_name, expected, hint)) from err
     except OSError as err:  # download failed: no network
         raise DataNotFoundError(f"{cls_name} could not be downloaded into {root}: {err}") from err
@@ -82,23 +92,27 @@ def _idx_dataset(cls_name: str, folder: str, split: str, classes, n_per_class, s
 
 
 def load_mnist(split="train", classes=None, n_per_class=None, seed=0, download=False, root=None):
-    """MNIST digits: ``(images [N, 1, 28, 28] in [0, 1], labels [N])``; 60,000 train / 10,000 test."""
+    """MNIST digits: ``(images [N, 1, 28, 28] in [0, 1], labels [N])``; 60,000 / 10,000."""
     return _idx_dataset("MNIST", "MNIST", split, classes, n_per_class, seed, download, root)
 
 
-def load_fashion_mnist(split="train", classes=None, n_per_class=None, seed=0, download=False,
-                       root=None):
+def load_fashion_mnist(
+    split="train", classes=None, n_per_class=None, seed=0, download=False, root=None
+):
     """Fashion-MNIST clothes, same shapes and counts as MNIST."""
-    return _idx_dataset("FashionMNIST", "FashionMNIST", split, classes, n_per_class, seed,
-                        download, root)
+    return _idx_dataset(
+        "FashionMNIST", "FashionMNIST", split, classes, n_per_class, seed, download, root
+    )
 
 
 def _decode_jpegs(paths: list[str]) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    """Decode image files to ``[N, 3, H, W]`` float in [0, 1] (Pillow; torchvision.io is deprecated)."""
+    from PIL import Image
 
     if not paths:
         return torch.zeros(0, 3, 32, 32)
-    return torch.stack([decode_image(read_file(p), mode=ImageReadMode.RGB) for p in paths]).float() / 255.0
+    arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
 
 
 def load_cifar10(split="train", classes=None, n_per_class=None, seed=0, download=False, root=None):
@@ -118,15 +132,25 @@ def load_cifar10(split="train", classes=None, n_per_class=None, seed=0, download
         labels = torch.tensor(folder.targets)
         keep = select(labels, classes, n_per_class, seed)
         return _decode_jpegs([folder.samples[i][0] for i in keep.tolist()]), labels[keep]
-    return _cifar_pickles("CIFAR10", "cifar-10-batches-py", train, classes, n_per_class, seed,
-                          download, root, extra=[jpeg_dir / "<class>" / "NNNN.jpg"])
+    return _cifar_pickles(
+        "CIFAR10",
+        "cifar-10-batches-py",
+        train,
+        classes,
+        n_per_class,
+        seed,
+        download,
+        root,
+        extra=[jpeg_dir / "<class>" / "NNNN.jpg"],
+    )
 
 
 def load_cifar100(split="train", classes=None, n_per_class=None, seed=0, download=False, root=None):
-    """CIFAR-100 (fine labels): ``(images [N, 3, 32, 32] in [0, 1], labels [N])``; 50,000 / 10,000."""
+    """CIFAR-100, fine labels: ``(images [N, 3, 32, 32] in [0, 1], labels [N])``; 50k / 10k."""
     train = _check_split(split)
-    return _cifar_pickles("CIFAR100", "cifar-100-python", train, classes, n_per_class, seed,
-                          download, data_root(root))
+    return _cifar_pickles(
+        "CIFAR100", "cifar-100-python", train, classes, n_per_class, seed, download, data_root(root)
+    )
 
 
 def _cifar_pickles(cls_name, folder, train, classes, n_per_class, seed, download, root, extra=()):
@@ -161,7 +185,9 @@ def load_digits_fallback(classes=None, n_per_class=None, seed=0):
     labels = torch.from_numpy(bunch.target).long()
     keep = select(labels, classes, n_per_class, seed)
     images = torch.from_numpy(bunch.images[keep.numpy()]).float().unsqueeze(1) / 16.0
-    images = F.pad(F.interpolate(images, size=(20, 20), mode="bilinear", align_corners=False), (4,) * 4)
+    images = F.pad(
+        F.interpolate(images, size=(20, 20), mode="bilinear", align_corners=False), (4,) * 4
+    )
     return images.clamp_(0, 1), labels[keep]
 
 

@@ -7,8 +7,14 @@ from typing import Sequence
 import torch
 
 
-def plot_embedding_2d(features, labels, ax=None, title: str | None = None,
-                      names: Sequence[str] | None = None, background_index: int | None = 0):
+def plot_embedding_2d(
+    features,
+    labels,
+    ax=None,
+    title: str | None = None,
+    names: Sequence[str] | None = None,
+    background_index: int | None = 0,
+):
     """Scatter ``features [N, 2]`` coloured by ``labels [N]``; background (if any) in light grey.
 
     ``names[k]`` labels class ``k`` in the legend. Returns the matplotlib ``Axes``.
@@ -28,7 +34,9 @@ def plot_embedding_2d(features, labels, ax=None, title: str | None = None,
         pts = features[labels == k]
         name = names[k] if names is not None else f"class {k}"
         if k == background_index:
-            ax.scatter(pts[:, 0], pts[:, 1], s=4, c="lightgrey", label=name if names else "background")
+            ax.scatter(
+                pts[:, 0], pts[:, 1], s=4, c="lightgrey", label=name if names else "background"
+            )
         else:
             ax.scatter(pts[:, 0], pts[:, 1], s=6, color=cmap(k % 10), label=name)
     ax.set_xlabel("embedding dim 1")
