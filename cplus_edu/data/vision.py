@@ -106,7 +106,7 @@ def load_fashion_mnist(
 
 
 def _decode_jpegs(paths: list[str]) -> torch.Tensor:
-    """Decode image files to ``[N, 3, H, W]`` float in [0, 1] (Pillow; torchvision.io is deprecated)."""
+    """Decode image files to ``[N, 3, H, W]`` float in [0, 1] with Pillow."""
     from PIL import Image
 
     if not paths:
