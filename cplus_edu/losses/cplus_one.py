@@ -1,0 +1,319 @@
+r"""The C+1 loss: separability + compactness + background margin (seed 000).
+
+Paper: "C + 1 Loss: learn to classify C classes of interest and the background class
+differentially", anonymous authors, ICLR 2021 submission (OpenReview). A *C+1 problem* has C
+semantically deterministic classes of interest (CoIs) and one background class that is everything
+else. The paper asks three properties of a C+1 classifier and one loss term for each:
+
+.. math::
+
+    L_{C+1} = L_{separability} + \alpha\, L_{compact} + \beta\, L_{background}        \tag{1}
+
+    L_{background} = \frac{1}{N} \sum_i \mathbb{1}(y_i = C+1)\, \frac{1}{C} \sum_{k=1}^{C}
+                     \left[ m_b - d(f(x_i), c_k) \right]_+                              \tag{2}
+
+with :math:`L_{separability}` the cross-entropy over all C+1 classes, :math:`L_{compact}` the
+centre loss (Wen et al. 2016) over the CoIs only, :math:`c_k` the centre of CoI ``k`` (there is
+no background centre, see ``centers.py``) and :math:`m_b` the background margin.
+
+Readings taken where the paper is unclear (GUIDE.md section 4):
+
+- features ``f`` are L2-normalised when ``normalize=True`` (the paper's best setting), and so are
+  the centres; then :math:`m_b \in [0, 2]`;
+- :math:`L_{compact} = \operatorname{mean}_{i: y_i \in CoI} \|f_i - c_{y_i}\|^2` (no 1/2);
+- :math:`d` in eq. (2) is the Euclidean (not squared) distance, and :math:`N` counts the
+  background samples, so eq. (2) is a mean over background samples of the mean over centres;
+- every term is a mean over the samples it concerns (ignored samples left out); a batch without
+  such samples contributes 0, so degenerate batches give a finite loss;
+- the background is class ``background_index`` (VOC numbers it 0; the paper writes C+1).
+
+Shapes: classification ``features [N, D]``, ``logits [N, C+1]``, ``target [N]``; segmentation
+``features [B, D, h, w]``, ``logits [B, C+1, H, W]``, ``target [B, H, W]``. The feature map may be
+coarser than the labels (DeepLab's head features are 1/8 of the image); the target is then
+resized to ``h x w`` by nearest neighbour for the two centre terms.
+
+Never materialising the normalised features: for unit centres,
+:math:`\|f/|f| - c\|^2 = 2 - 2\langle f, c\rangle / |f|`, so the loss needs only the norms
+``[B, P]`` and one product with the centres ``[B, C, P]``; this keeps the loss near the cost of
+a single ``F.normalize`` over the features (``benchmarks/loss_overhead.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cplus_edu.losses.centers import make_centers
+
+_EPS = 1e-12  # as F.normalize: |f| is clamped at eps before dividing
+
+
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)
+
+
+def _check_tensor(name: str, t, ndims: tuple[int, ...]) -> None:
+    if not torch.is_tensor(t):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dims, got {_shape(t)}")
+
+
+def _check_target(target, num_classes: int, ignore_index: int) -> None:
+    """``target`` must hold class indices in ``[0, num_classes - 1]`` or ``ignore_index``."""
+    if torch.is_floating_point(target) or target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"target must be an integer tensor of class indices, got {target.dtype}")
+    valid = target[target != ignore_index]
+    if valid.numel() and (valid.min() < 0 or valid.max() >= num_classes):
+        raise ValueError(
+            f"target values must be in [0, {num_classes - 1}] or ignore_index={ignore_index}, "
+            f"got values in [{int(valid.min())}, {int(valid.max())}]"
+        )
+
+
+def _check_finite(loss: torch.Tensor, **inputs: torch.Tensor) -> None:
+    """Inspect the inputs only when the loss came out non-finite (the check is free otherwise)."""
+    if torch.isfinite(loss):
+        return
+    for name, t in inputs.items():
+        if t is not None and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f"{name} contains NaN or Inf ({bad} values)")
+    raise ValueError(f"the loss is not finite ({loss.item()}) although its inputs are")
+
+
+@dataclass
+class Geometry:
+    """Distances from every sample to every centre, and who is who, flattened to ``[B, *, P]``.
+
+    ``P`` is the number of positions per image (``h * w``); classification uses ``B = 1, P = N``.
+    """
+
+    sq_distances: torch.Tensor  # `[B, C, P]`: ||f - c_k||^2 (f normalised if normalize)
+    coi_index: torch.Tensor  # `[B, P]` long: index of the sample's centre (0 where not a CoI)
+    is_coi: torch.Tensor  # `[B, P]` float: 1 for a class-of-interest sample
+    is_background: torch.Tensor  # `[B, P]` float: 1 for a background sample
+    scale: torch.Tensor  # `[B, P]`: 1 / max(|f|, eps) if normalize else 1
+    features: torch.Tensor  # `[B, D, P]` (a view of the input)
+
+
+def compact_term(g: Geometry) -> torch.Tensor:
+    """:math:`L_{compact}`: mean over CoI samples of :math:`\\|f_i - c_{y_i}\\|^2`."""
+    own = g.sq_distances.gather(1, g.coi_index[:, None]).squeeze(1)  # `[B, P]`: ||f_i - c_{y_i}||^2
+    return (own * g.is_coi).sum() / g.is_coi.sum().clamp_min(1.0)
+
+
+def background_term(g: Geometry, margin: float) -> torch.Tensor:
+    """:math:`L_{background}`, eq. (2): mean over background samples of the mean hinge."""
+    distances = g.sq_distances.clamp_min(_EPS).sqrt()  # `[B, C, P]`: Euclidean d(f_i, c_k)
+    hinge = F.relu(margin - distances).mean(1)  # eq. (2): (1/C) sum_k [m_b - d(f_i, c_k)]_+
+    return (hinge * g.is_background).sum() / g.is_background.sum().clamp_min(1.0)  # eq. (2): 1/N
+
+
+class CenterGeometry(nn.Module):
+    """What the centre terms share: the centres of the C classes of interest and the distances.
+
+    ``num_classes`` counts all C+1 classes; ``centers`` is one of ``"learnable"``,
+    ``"moving_average"``, ``"shared"`` (then pass ``classifier=``, e.g. ``model.head``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        feat_dim: int,
+        background_index: int = 0,
+        centers: str = "moving_average",
+        momentum: float = 0.9,
+        normalize: bool = True,
+        ignore_index: int = -100,
+        classifier: nn.Module | None = None,
+    ):
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes (C+1) must be an int >= 2, got {num_classes!r}")
+        if not isinstance(feat_dim, int) or feat_dim < 1:
+            raise ValueError(f"feat_dim must be a positive int, got {feat_dim!r}")
+        if not isinstance(background_index, int) or not 0 <= background_index < num_classes:
+            raise ValueError(
+                f"background_index must be an int in [0, {num_classes - 1}], "
+                f"got {background_index!r}"
+            )
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(
+                f"ignore_index must not be a class index in [0, {num_classes - 1}], "
+                f"got {ignore_index}"
+            )
+        self.num_classes = num_classes
+        self.feat_dim = feat_dim
+        self.background_index = background_index
+        self.ignore_index = ignore_index
+        self.normalize = normalize
+        self.center_representation = make_centers(
+            centers, num_classes - 1, feat_dim, normalize=normalize, momentum=momentum,
+            classifier=classifier, background_index=background_index,
+        )  # fmt: skip
+
+    @property
+    def centers(self) -> torch.Tensor:
+        """``[C, D]``: centres of the classes of interest in ascending class order, no bg row."""
+        return self.center_representation.centers
+
+    def check_features(self, features, target) -> None:
+        _check_tensor("features", features, (2, 4))
+        _check_tensor("target", target, (1, 3))
+        if not torch.is_floating_point(features):
+            raise TypeError(f"features must be a floating-point tensor, got {features.dtype}")
+        if features.shape[1] != self.feat_dim:
+            raise ValueError(
+                f"features must have feat_dim={self.feat_dim} channels (dim 1), "
+                f"got {_shape(features)}"
+            )
+        if target.ndim != features.ndim - 1 or target.shape[0] != features.shape[0]:
+            raise ValueError(
+                f"target must be [N] for features [N, D] or [B, H, W] for features [B, D, h, w]; "
+                f"got target {_shape(target)} and features {_shape(features)}"
+            )
+        if features.ndim == 2 and target.shape[0] != features.shape[0]:
+            raise ValueError(f"target {_shape(target)} and features {_shape(features)} differ in N")
+        _check_target(target, self.num_classes, self.ignore_index)
+
+    def geometry(self, features: torch.Tensor, target: torch.Tensor) -> Geometry:
+        """Distances ``[B, C, P]`` from each (normalised) feature to each centre, without ever
+        forming the normalised features: ||f/|f| - c||^2 = |c|^2 + 1 - 2 <f, c> / |f|."""
+        if features.ndim == 2:  # `[N, D]` -> `[1, D, N]` (a view), target `[N]` -> `[1, N]`
+            f, y = features.t()[None], target[None]
+        else:  # `[B, D, h, w]` -> `[B, D, h*w]`; target resized to the feature map if coarser
+            if target.shape[1:] != features.shape[2:]:
+                target = F.interpolate(target[:, None].float(), size=features.shape[2:],
+                                       mode="nearest")[:, 0].long()  # fmt: skip
+            f, y = features.flatten(2), target.flatten(1)
+        centers = self.centers.to(f.dtype)  # `[C, D]`
+        norms = torch.linalg.vector_norm(f, dim=1)  # `[B, P]`: |f_i|
+        if self.normalize:
+            scale = 1.0 / norms.clamp_min(_EPS)  # `[B, P]`
+            self_sq = (norms * scale) ** 2  # |f_i / |f_i||^2 (= 1 unless f_i = 0)
+        else:
+            scale = torch.ones_like(norms)
+            self_sq = norms**2
+        dots = torch.matmul(centers, f)  # `[B, C, P]`: <f_i, c_k>
+        sq_distances = self_sq[:, None] + (centers**2).sum(1)[:, None] - 2 * dots * scale[:, None]
+        b = self.background_index
+        valid = y != self.ignore_index
+        return Geometry(
+            sq_distances=sq_distances.clamp_min(0.0),
+            coi_index=(y - (y > b).long()).clamp(0, self.num_classes - 2),  # class -> centre row
+            is_coi=(valid & (y != b)).to(f.dtype),
+            is_background=(y == b).to(f.dtype),
+            scale=scale,
+            features=f,
+        )
+
+    def update_centers(self, g: Geometry) -> None:
+        """After a training-mode call: give the moving average this batch's per-class sums."""
+        rep = self.center_representation
+        if not (self.training and rep.updates_from_features):
+            return
+        with torch.no_grad():
+            weights = torch.zeros_like(g.sq_distances)  # `[B, C, P]`: scale of f_i in its class row
+            weights.scatter_(1, g.coi_index[:, None], (g.is_coi * g.scale)[:, None])
+            sums = torch.einsum("bkp,bdp->kd", weights, g.features.detach())  # `[C, D]`
+            counts = torch.zeros_like(g.sq_distances[0, :, 0])
+            counts.index_add_(0, g.coi_index.flatten(), g.is_coi.flatten())  # `[C]`
+            rep.update(sums, counts)
+
+
+class CenterLoss(CenterGeometry):
+    """:math:`L_{compact}` on its own: ``loss(features, target)`` with features ``[N, D]`` or
+    ``[B, D, h, w]``; mean squared distance of class-of-interest samples to their centre."""
+
+    def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_features(features, target)
+        g = self.geometry(features, target)
+        loss = compact_term(g)
+        _check_finite(loss, features=features)
+        self.update_centers(g)
+        return loss
+
+
+class BackgroundMarginLoss(CenterGeometry):
+    """:math:`L_{background}`, eq. (2), on its own: ``loss(features, target)``; background samples
+    closer than ``margin`` to a centre are pushed out."""
+
+    def __init__(self, num_classes: int, feat_dim: int, margin: float = 1.0, **kwargs):
+        super().__init__(num_classes, feat_dim, **kwargs)
+        if not margin >= 0:
+            raise ValueError(f"margin must be >= 0, got {margin!r}")
+        self.margin = float(margin)
+
+    def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.check_features(features, target)
+        g = self.geometry(features, target)
+        loss = background_term(g, self.margin)
+        _check_finite(loss, features=features)
+        self.update_centers(g)
+        return loss
+
+
+class CPlusOneLoss(CenterGeometry):
+    """The C+1 loss, eq. (1): ``loss(features, logits, target)`` returns the scalar
+    :math:`L_{sep} + \\alpha L_{compact} + \\beta L_{background}`.
+
+    After each call ``terms`` holds the three unweighted parts (``"separability"``,
+    ``"compact"``, ``"background"``) as detached scalars. The call uses the centres as they were
+    before it; moving-average centres update afterwards, only in training mode, only for the classes
+    present in the batch.
+    """
+
+    needs_features = True
+
+    def __init__(
+        self,
+        num_classes: int,
+        feat_dim: int,
+        background_index: int = 0,
+        alpha: float = 0.1,
+        beta: float = 1e-4,
+        margin: float = 1.0,
+        centers: str = "moving_average",
+        momentum: float = 0.9,
+        normalize: bool = True,
+        ignore_index: int = -100,
+        classifier: nn.Module | None = None,
+    ):
+        super().__init__(num_classes, feat_dim, background_index, centers, momentum, normalize,
+                         ignore_index, classifier)  # fmt: skip
+        for name, value in [("alpha", alpha), ("beta", beta), ("margin", margin)]:
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        self.alpha, self.beta, self.margin = float(alpha), float(beta), float(margin)
+        self.terms: dict[str, torch.Tensor] = {}
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, feat_dim={self.feat_dim}, alpha={self.alpha}, "
+                f"beta={self.beta}, margin={self.margin}, normalize={self.normalize}")  # fmt: skip
+
+    def forward(
+        self, features: torch.Tensor, logits: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        self.check_features(features, target)
+        _check_tensor("logits", logits, (features.ndim,))
+        expected = (target.shape[0], self.num_classes, *target.shape[1:])
+        if _shape(logits) != expected:
+            raise ValueError(f"logits must be {expected} for target {_shape(target)}, "
+                             f"got {_shape(logits)}")  # fmt: skip
+        # separability: cross-entropy over all C+1 classes, mean over non-ignored samples
+        n_valid = (target != self.ignore_index).sum().clamp_min(1)
+        separability = F.cross_entropy(logits, target, ignore_index=self.ignore_index,
+                                       reduction="sum") / n_valid  # fmt: skip
+        g = self.geometry(features, target)
+        compact = compact_term(g)
+        background = background_term(g, self.margin)
+        loss = separability + self.alpha * compact + self.beta * background  # eq. (1)
+        _check_finite(loss, features=features, logits=logits)
+        self.terms = {"separability": separability.detach(), "compact": compact.detach(),
+                      "background": background.detach()}  # fmt: skip
+        self.update_centers(g)
+        return loss
