@@ -1,0 +1,203 @@
+r"""Class-agnostic segmentation (CAS) loss and class-agnostic cross-entropy (CACE).
+
+Paper: A. Sharma, N. Khan, M. Mubashar, G. Sundaramoorthi, P. Torr, "Class-Agnostic Segmentation
+Loss and Its Application to Salient Object Detection and Segmentation", IJCAI 2021 workshop on
+Weakly Supervised Representation Learning (seed 001; arXiv:2010.14793).
+
+The network's softmax output `s(x)` `[M]` at pixel `x` is a descriptor; a ground-truth region map
+splits each image into regions `r_1 .. r_N` whose ids carry no class meaning. With the region means
+:math:`\hat{s}(r) = \frac{1}{|r|}\int_r s(x)\,dx`, eq. (1) reads
+
+.. math::
+
+    CAS = \sum_{i=1}^{N} \int_{r_i} \alpha \frac{\|s(x) - \hat{s}(r_i)\|_2^2}{|r_i|}\,dx
+          \;-\; \sum_{i=1}^{N} \sum_{j \ne i} (1 - \alpha)\, \|\hat{s}(r_i) - \hat{s}(r_j)\|_2^2
+
+The first sum is the *uniformer* (the variance of the descriptor on each region, summed over
+regions), the second the *discriminator* (squared distances between region means).
+
+Reading taken here (../shared/GUIDE.md section 4):
+
+- per image, `U = sum_i mean_{x in r_i} ||s(x) - s_hat(r_i)||^2` and
+  `D = sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2` over *ordered* pairs, as the double sum is
+  written; `CAS = alpha * U - (1 - alpha) * D`, averaged over the images of the batch;
+  `alpha = 0.5` by default, as in the authors' code.
+- The authors' public code (binary only) differs: it adds eps = 3e-5 to the mask weights, computes
+  the uniformer on the mask-weighted descriptor (so mostly the foreground variance), and counts the
+  single pair (fg, bg) once. We implement the paper's multi-region form.
+- Both terms are expanded so that the loss is O(pixels + regions), with one scatter-add for the
+  region means and no loop over regions or images: the uniformer by the variance identity
+  :math:`\frac{1}{|r|}\int_r\|s - \hat{s}(r)\|^2 = \frac{1}{|r|}\int_r\|s\|^2 - \|\hat{s}(r)\|^2`,
+  the discriminator by
+  :math:`\sum_{i,j}\|m_i - m_j\|^2 = 2N\sum_i\|m_i\|^2 - 2\|\sum_i m_i\|^2`.
+
+Bounds (section 3.3 claims the loss lies in "(alpha N, -(1 - alpha) N]"). What holds for softmax
+outputs with M channels and N regions in an image:
+
+- each region's uniformer is at most `1 - 1/M` (a region's variance on the simplex is
+  `mean ||s||^2 - ||s_hat||^2 <= 1 - 1/M`), so `U <= N (1 - 1/M) < N`;
+- each squared distance between two points of the simplex is at most 2 (two corners), not 1, and
+  `D = 2 (N^2 - ||sum_i s_hat(r_i)||^2) <= 2 (N^2 - sum_k n_k^2)` where `n_k` regions share corner
+  `k` as evenly as possible; for `N <= M` that is `2 N (N - 1)`.
+
+So `-(1 - alpha) 2 N (N - 1) <= CAS <= alpha N (1 - 1/M)` for `N <= M`: bounded, as claimed, but a
+perfect segmentation scores `-(1 - alpha) 2 N (N - 1)`, below the paper's `-(1 - alpha) N` whenever
+`N > 1`. `cas_bounds` returns these bounds; the tests check them.
+
+Class-agnostic cross-entropy (section 4.2, for two classes): the paper writes
+`min(-y_i log p_i, -(1 - y_i) log p_i)`; we read it as the smaller of the cross-entropies with the
+given labels and with the flipped labels, taken per region (a region's labels may flip as a whole).
+Nothing in it keeps two regions apart: with one label per region, every region may pick the same
+class at zero loss. CAS has the discriminator for that.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cplus_edu.losses.segments import (
+    RegionBins,
+    check_finite,
+    check_reduction,
+    check_region_inputs,
+    mean_over,
+)
+
+
+def cas_bounds(num_regions: int, num_channels: int, alpha: float = 0.5) -> tuple[float, float]:
+    """The interval `(lower, upper)` that CAS of one image with softmax outputs lies in.
+
+    `lower = -(1 - alpha) * 2 * (N^2 - sum_k n_k^2)` with the N regions spread as evenly as
+    possible over the M corners (attained by a perfect, sparse segmentation), and
+    `upper = alpha * N * (1 - 1/M)` (the uniformer's maximum, attained only if every region's mean
+    is the simplex centre with its pixels on the corners, and then `D = 0`).
+    """
+    if num_regions < 1 or num_channels < 1:
+        raise ValueError(
+            f"num_regions and num_channels must be >= 1, got {num_regions} and {num_channels}"
+        )
+    per_corner, extra = divmod(num_regions, num_channels)
+    squares = extra * (per_corner + 1) ** 2 + (num_channels - extra) * per_corner**2
+    lower = -(1 - alpha) * 2 * (num_regions**2 - squares)
+    upper = alpha * num_regions * (1 - 1 / num_channels)
+    return float(lower), float(upper)
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    return float(alpha)
+
+
+class CASLoss(nn.Module):
+    """Class-agnostic segmentation loss, eq. (1), averaged over the images of the batch.
+
+    Args:
+        alpha: weight of the uniformer; the discriminator gets `1 - alpha`.
+        ignore_index: region id of pixels that belong to no region.
+        from_logits: if True, `outputs` are logits and are softmaxed over channels; if False they
+            are used as they are (probabilities, or any descriptors: then the bounds do not hold).
+        reduction: "mean" over images with at least one region, "sum", or "none" (`[B]`).
+
+    Call `loss(outputs, regions)` with `outputs` `[B, M, H, W]` and an integer region map
+    `regions` `[B, H, W]`. After a call, `loss.terms` holds the detached batch means of the
+    `uniformer`, the `discriminator` and the number of `regions` per image.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        ignore_index: int = -100,
+        from_logits: bool = True,
+        reduction: str = "mean",
+    ):
+        super().__init__()
+        self.alpha = _check_alpha(alpha)
+        self.ignore_index = int(ignore_index)
+        self.from_logits = bool(from_logits)
+        self.reduction = check_reduction(reduction)
+        self.terms: dict[str, Tensor] = {}
+
+    def forward(self, outputs: Tensor, regions: Tensor) -> Tensor:
+        check_region_inputs(outputs, regions)
+        batch, channels = outputs.shape[:2]
+        s = outputs.softmax(dim=1) if self.from_logits else outputs  # s(x): [B, M, H, W]
+        s = s.reshape(batch, channels, -1)  # [B, M, P]
+        bins = RegionBins(regions, self.ignore_index)
+        present = bins.present.to(s.dtype)  # [B, K]
+        s_hat = bins.mean(s)  # eq. (1): region means s_hat(r_i), [B, M, K]
+
+        # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
+        #   = sum_x ||s(x)||^2 / |r(x)|  -  sum_i ||s_hat(r_i)||^2   (variance identity)
+        inverse_size = bins.broadcast((present / bins.count.clamp_min(1)).unsqueeze(1))  # [B,1,P]
+        squared_norms = (s_hat.square().sum(dim=1) * present).sum(dim=1)  # [B]
+        uniformer = (s.square().sum(dim=1) * inverse_size[:, 0]).sum(dim=1) - squared_norms  # [B]
+
+        # eq. (1), discriminator: sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2
+        #   = 2 N sum_i ||s_hat(r_i)||^2 - 2 ||sum_i s_hat(r_i)||^2
+        total = (s_hat * present.unsqueeze(1)).sum(dim=2)  # [B, M]
+        num_regions = bins.num_regions.to(s.dtype)  # [B]
+        discriminator = 2 * (num_regions * squared_norms - total.square().sum(dim=1))  # [B]
+
+        cas = self.alpha * uniformer - (1 - self.alpha) * discriminator  # eq. (1), [B]
+        check_finite(cas, outputs)
+        has_region = bins.num_regions > 0
+        self.terms = {
+            "uniformer": mean_over(uniformer, has_region).detach(),
+            "discriminator": mean_over(discriminator, has_region).detach(),
+            "regions": mean_over(num_regions, has_region).detach(),
+        }
+        if self.reduction == "none":
+            return cas
+        if self.reduction == "sum":
+            return cas.sum()
+        return mean_over(cas, has_region)
+
+
+class ClassAgnosticCELoss(nn.Module):
+    """Class-agnostic cross-entropy for two classes: per region, the smaller of the summed CE with
+    the given labels and with the flipped labels; summed over regions and divided by the number of
+    non-ignored pixels (so it equals CE when every region keeps its labels).
+
+    Call `loss(logits, target, regions=None)` with `logits` `[B, 2, H, W]`, `target` `[B, H, W]`
+    in {0, 1} (or `ignore_index`) and an optional region map `[B, H, W]`; without one, each image
+    is one region (the labelling of a whole image may be flipped).
+    """
+
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.ignore_index = int(ignore_index)
+        self.reduction = check_reduction(reduction, ("mean", "sum"))
+
+    def forward(self, logits: Tensor, target: Tensor, regions: Tensor | None = None) -> Tensor:
+        check_region_inputs(logits, target, "logits", "target")
+        if logits.shape[1] != 2:
+            raise ValueError(
+                f"logits must have 2 channels (binary segmentation), got {logits.shape[1]}"
+            )
+        valid = target != self.ignore_index
+        if ((target[valid] != 0) & (target[valid] != 1)).any():
+            raise ValueError(
+                f"target values must be 0, 1 or ignore_index={self.ignore_index}, got "
+                f"{torch.unique(target[valid]).tolist()}"
+            )
+        if regions is None:
+            regions = torch.zeros_like(target)
+        else:
+            check_region_inputs(logits, regions, "logits")
+        regions = torch.where(valid, regions, torch.full_like(regions, self.ignore_index))
+        batch = logits.shape[0]
+        label = torch.where(valid, target, torch.zeros_like(target)).reshape(batch, 1, -1).long()
+        log_p = F.log_softmax(logits, dim=1).reshape(batch, 2, -1)  # [B, 2, P]
+        ce_label = -log_p.gather(1, label)  # -log p_y: [B, 1, P]
+        ce_flipped = -log_p.gather(1, 1 - label)  # -log p_{1-y}: [B, 1, P]
+        bins = RegionBins(regions, self.ignore_index)
+        per_region = bins.sum(torch.cat([ce_label, ce_flipped], dim=1))  # [B, 2, K]
+        best = per_region.min(dim=1).values * bins.present  # [B, K]
+        total = best.sum()
+        check_finite(total, logits, "logits")
+        if self.reduction == "sum":
+            return total
+        return total / valid.sum().clamp_min(1)

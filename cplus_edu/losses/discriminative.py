@@ -1,0 +1,112 @@
+r"""Discriminative loss: the metric-learning baseline the CAS paper compares with.
+
+Paper: B. De Brabandere, D. Neven, L. Van Gool, "Semantic Instance Segmentation with a
+Discriminative Loss Function", CVPR 2017 workshops (arXiv:1708.02551); compared against in
+seed 001 (Tables 2 and 3).
+
+Pixel embeddings `x_i` `[D]` of a region (instance) `c` are pulled to within `delta_v` of their
+mean `mu_c`; the means of different regions are pushed at least `2 delta_d` apart; a small term
+keeps the means near the origin. For the C regions of one image, with `[.]_+ = max(0, .)`:
+
+.. math::
+
+    L_{var} = \frac{1}{C}\sum_{c=1}^{C} \frac{1}{N_c}\sum_{i=1}^{N_c}
+              [\|\mu_c - x_i\| - \delta_v]_+^2                                   \quad (1)
+
+    L_{dist} = \frac{1}{C(C-1)} \sum_{c_A=1}^{C} \sum_{c_B \ne c_A}
+               [2\delta_d - \|\mu_{c_A} - \mu_{c_B}\|]_+^2                        \quad (2)
+
+    L_{reg} = \frac{1}{C}\sum_{c=1}^{C} \|\mu_c\|                                 \quad (3)
+
+    L = \alpha L_{var} + \beta L_{dist} + \gamma L_{reg}                          \quad (4)
+
+with the paper's defaults `delta_v = 0.5`, `delta_d = 1.5`, `alpha = beta = 1`, `gamma = 0.001`.
+Distances are Euclidean, not squared. The loss is computed per image and averaged over the images
+of the batch; an image with one region has no pairs, so `L_dist = 0` there. Unlike CAS, the
+embeddings are not softmaxed: pass the network's raw output channels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from cplus_edu.losses.segments import (
+    RegionBins,
+    check_finite,
+    check_reduction,
+    check_region_inputs,
+    mean_over,
+)
+
+
+class DiscriminativeLoss(nn.Module):
+    """De Brabandere et al. (2017) discriminative loss, eq. (4), averaged over images.
+
+    Call `loss(embeddings, regions)` with `embeddings` `[B, D, H, W]` and an integer region map
+    `regions` `[B, H, W]` (ids carry no class meaning; `ignore_index` marks unlabelled pixels).
+    After a call, `loss.terms` holds the batch means of `variance`, `distance` and `regularizer`.
+    """
+
+    def __init__(
+        self,
+        delta_v: float = 0.5,
+        delta_d: float = 1.5,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        gamma: float = 0.001,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+    ):
+        super().__init__()
+        for name, value in (("delta_v", delta_v), ("delta_d", delta_d)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self.delta_v, self.delta_d = float(delta_v), float(delta_d)
+        self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
+        self.ignore_index = int(ignore_index)
+        self.reduction = check_reduction(reduction)
+        self.terms: dict[str, Tensor] = {}
+
+    def forward(self, embeddings: Tensor, regions: Tensor) -> Tensor:
+        check_region_inputs(embeddings, regions, "embeddings")
+        batch, dim = embeddings.shape[:2]
+        x = embeddings.reshape(batch, dim, -1)  # [B, D, P]
+        bins = RegionBins(regions, self.ignore_index)
+        present = bins.present.to(x.dtype)  # [B, K]
+        num_regions = present.sum(dim=1)  # C per image, [B]
+        mu = bins.mean(x)  # mu_c: [B, D, K]
+
+        # eq. (1): [||mu_c - x_i|| - delta_v]_+^2, mean over the region, mean over regions
+        pull = (torch.linalg.vector_norm(x - bins.broadcast(mu), dim=1) - self.delta_v).relu()
+        per_region = bins.sum(pull.square().unsqueeze(1))[:, 0] / bins.count.clamp_min(1)  # [B, K]
+        variance = (per_region * present).sum(dim=1) / num_regions.clamp_min(1)  # [B]
+
+        # eq. (2): [2 delta_d - ||mu_A - mu_B||]_+^2 over ordered pairs of distinct regions
+        means = mu.transpose(1, 2)  # [B, K, D]
+        gaps = torch.linalg.vector_norm(means.unsqueeze(2) - means.unsqueeze(1), dim=3)  # [B,K,K]
+        pairs = present.unsqueeze(2) * present.unsqueeze(1)  # [B, K, K]
+        pairs = pairs * (1 - torch.eye(pairs.shape[1], dtype=x.dtype, device=x.device))
+        push = (2 * self.delta_d - gaps).relu().square() * pairs
+        distance = push.sum(dim=(1, 2)) / (num_regions * (num_regions - 1)).clamp_min(1)  # [B]
+
+        # eq. (3): mean norm of the region means
+        regularizer = (torch.linalg.vector_norm(mu, dim=1) * present).sum(dim=1)
+        regularizer = regularizer / num_regions.clamp_min(1)  # [B]
+
+        loss = self.alpha * variance + self.beta * distance + self.gamma * regularizer  # eq. (4)
+        check_finite(loss, embeddings, "embeddings")
+        has_region = num_regions > 0
+        self.terms = {
+            "variance": mean_over(variance, has_region).detach(),
+            "distance": mean_over(distance, has_region).detach(),
+            "regularizer": mean_over(regularizer, has_region).detach(),
+        }
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum":
+            return loss.sum()
+        return mean_over(loss, has_region)

@@ -1,0 +1,296 @@
+"""CAS loss and class-agnostic CE: against slow loops, invariances, bounds, gradients, bad input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cplus_edu.losses import CASLoss, ClassAgnosticCELoss
+from cplus_edu.losses.class_agnostic import cas_bounds
+
+IGNORE = -100
+
+
+def loop_cas(outputs, regions, alpha=0.5, ignore_index=IGNORE, from_logits=True):
+    """Eq. (1) written the slow, obvious way: loop over images, regions and ordered pairs."""
+    s = outputs.softmax(dim=1) if from_logits else outputs
+    per_image = []
+    for b in range(outputs.shape[0]):
+        ids = [i for i in regions[b].unique().tolist() if i != ignore_index]
+        means, uniformer = [], outputs.new_zeros(())
+        for i in ids:
+            pixels = s[b][:, regions[b] == i]  # [M, |r_i|]
+            mean = pixels.mean(dim=1)
+            means.append(mean)
+            uniformer = uniformer + ((pixels - mean[:, None]) ** 2).sum(dim=0).mean()
+        discriminator = outputs.new_zeros(())
+        for i in range(len(means)):
+            for j in range(len(means)):
+                if i != j:
+                    discriminator = discriminator + ((means[i] - means[j]) ** 2).sum()
+        if ids:
+            per_image.append(alpha * uniformer - (1 - alpha) * discriminator)
+    return torch.stack(per_image).mean() if per_image else outputs.new_zeros(())
+
+
+def random_case(seed, batch=3, channels=4, height=6, width=7, num_ids=5, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    outputs = torch.randn(batch, channels, height, width, generator=g, dtype=dtype) * 2
+    regions = torch.randint(0, num_ids, (batch, height, width), generator=g)
+    return outputs, regions
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
+def test_cas_matches_loop(seed, alpha):
+    outputs, regions = random_case(seed)
+    regions[0, :2] = IGNORE  # ignored pixels
+    regions[1] += 7  # ids differ between images
+    regions[2] = regions[2] * 3 - 4  # negative, sparse ids
+    got = CASLoss(alpha=alpha)(outputs, regions)
+    torch.testing.assert_close(got, loop_cas(outputs, regions, alpha), rtol=1e-10, atol=1e-12)
+
+
+def test_cas_matches_loop_with_huge_ids():
+    outputs, regions = random_case(5)
+    regions = regions * 10**12 + 3  # ids spanning more bins than pixels: compacted first
+    got = CASLoss()(outputs, regions)
+    torch.testing.assert_close(got, loop_cas(outputs, regions), rtol=1e-10, atol=1e-12)
+
+
+def test_cas_matches_loop_on_probabilities():
+    outputs, regions = random_case(6)
+    probabilities = outputs.softmax(dim=1)
+    got = CASLoss(from_logits=False)(probabilities, regions)
+    torch.testing.assert_close(got, loop_cas(outputs, regions), rtol=1e-10, atol=1e-12)
+
+
+def test_cas_gradient_matches_loop():
+    outputs, regions = random_case(7)
+    a = outputs.clone().requires_grad_()
+    b = outputs.clone().requires_grad_()
+    CASLoss()(a, regions).backward()
+    loop_cas(b, regions).backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_cas_invariant_to_relabelling_region_ids():
+    outputs, regions = random_case(8)
+    permutation = torch.tensor([3, 0, 4, 1, 2])
+    relabelled = permutation[regions] * 11 + 1000
+    loss = CASLoss()
+    torch.testing.assert_close(loss(outputs, relabelled), loss(outputs, regions))
+
+
+def test_cas_one_region_is_alpha_times_variance():
+    outputs, _ = random_case(9)
+    regions = torch.zeros(outputs.shape[0], *outputs.shape[2:], dtype=torch.long)
+    loss = CASLoss(alpha=0.4)
+    value = loss(outputs, regions)
+    s = outputs.softmax(dim=1).flatten(2)  # [B, M, P]
+    variance = (s - s.mean(dim=2, keepdim=True)).square().sum(dim=1).mean(dim=1)  # [B]
+    torch.testing.assert_close(value, 0.4 * variance.mean())
+    assert loss.terms["discriminator"].abs() < 1e-12
+    assert loss.terms["regions"] == 1
+
+
+def test_cas_ignored_pixels_do_not_count():
+    outputs, regions = random_case(10)
+    regions[:, :, :3] = IGNORE
+    changed = outputs.clone()
+    changed[:, :, :, :3] = torch.randn_like(changed[:, :, :, :3]) * 5
+    changed.requires_grad_()
+    loss = CASLoss()
+    value = loss(changed, regions)
+    torch.testing.assert_close(value, loss(outputs, regions))
+    value.backward()
+    assert changed.grad[:, :, :, :3].abs().max() == 0
+    assert changed.grad[:, :, :, 3:].abs().max() > 0
+
+
+def test_cas_all_pixels_ignored_is_zero_with_zero_gradient():
+    outputs, regions = random_case(11)
+    outputs.requires_grad_()
+    value = CASLoss()(outputs, torch.full_like(regions, IGNORE))
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.equal(outputs.grad, torch.zeros_like(outputs))
+
+
+def test_cas_mean_skips_images_without_regions():
+    outputs, regions = random_case(12)
+    regions[1] = IGNORE
+    per_image = CASLoss(reduction="none")(outputs, regions)
+    assert per_image[1] == 0
+    torch.testing.assert_close(CASLoss()(outputs, regions), per_image[[0, 2]].mean())
+    torch.testing.assert_close(CASLoss(reduction="sum")(outputs, regions), per_image.sum())
+
+
+def test_cas_terms_combine_into_the_loss():
+    outputs, regions = random_case(13)
+    loss = CASLoss(alpha=0.3)
+    value = loss(outputs, regions)
+    terms = loss.terms
+    torch.testing.assert_close(value, 0.3 * terms["uniformer"] - 0.7 * terms["discriminator"])
+    assert not terms["uniformer"].requires_grad
+
+
+def test_cas_gradcheck():
+    outputs, regions = random_case(14, batch=2, channels=3, height=4, width=5, num_ids=3)
+    regions[0, 0] = IGNORE
+    outputs.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: CASLoss(alpha=0.3)(x, regions), (outputs,))
+
+
+@pytest.mark.parametrize("num_regions,num_channels", [(1, 2), (2, 2), (3, 3), (5, 3), (4, 21)])
+def test_cas_stays_within_bounds_and_perfect_segmentation_attains_the_lower(
+    num_regions, num_channels
+):
+    alpha = 0.5
+    lower, upper = cas_bounds(num_regions, num_channels, alpha)
+    g = torch.Generator().manual_seed(num_regions * 100 + num_channels)
+    regions = torch.arange(num_regions).repeat_interleave(6).view(1, 1, -1)  # [1, 1, 6N]
+    regions = regions.expand(64, 1, -1).contiguous()
+    loss = CASLoss(alpha=alpha, reduction="none")
+    # random softmax outputs, from near-uniform to near-one-hot
+    logits = torch.randn(64, num_channels, 1, regions.shape[-1], generator=g, dtype=torch.float64)
+    logits = logits * torch.logspace(-1, 2, 64, dtype=torch.float64).view(-1, 1, 1, 1)
+    values = loss(logits, regions)
+    assert values.min() >= lower - 1e-9 and values.max() <= upper + 1e-9
+    # a perfect, sparse segmentation: region i constant on corner i mod M
+    corners = F.one_hot(torch.arange(num_regions) % num_channels, num_channels).double()
+    perfect = corners[regions[:1, 0]].permute(0, 2, 1).unsqueeze(2)  # [1, M, 1, 6N]
+    best = CASLoss(alpha=alpha, from_logits=False)(perfect, regions[:1])
+    assert abs(best.item() - lower) < 1e-9
+    # the upper bound: every region's mean at the simplex centre, its pixels on the corners
+    spread = F.one_hot(torch.arange(regions.shape[-1]) % num_channels, num_channels).double()
+    spread = spread.T.reshape(1, num_channels, 1, -1)
+    if regions.shape[-1] // num_regions % num_channels == 0:
+        worst = CASLoss(alpha=alpha, from_logits=False)(spread, regions[:1])
+        assert abs(worst.item() - upper) < 1e-9
+
+
+def test_the_papers_lower_bound_fails_for_two_regions():
+    """Section 3.3 says CAS >= -(1 - alpha) N; a perfect two-region segmentation scores twice that
+    for N = 2 (each ordered pair contributes ||e_0 - e_1||^2 = 2)."""
+    alpha, n = 0.5, 2
+    regions = torch.tensor([[[0, 0, 1, 1]]])
+    perfect = torch.tensor([[[[1.0, 1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0, 1.0]]]])
+    value = CASLoss(alpha=alpha, from_logits=False)(perfect, regions).item()
+    assert value == pytest.approx(-(1 - alpha) * 2 * n * (n - 1))
+    assert value < -(1 - alpha) * n
+
+
+def test_cas_bounds_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="num_regions"):
+        cas_bounds(0, 3)
+
+
+LONG = torch.long
+
+
+@pytest.mark.parametrize(
+    "outputs,regions,error,match",
+    [
+        (torch.randn(2, 3, 4), torch.zeros(2, 3, 4, dtype=LONG), ValueError, "B, M, H, W"),
+        (torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4), TypeError, "regions must be an integer"),
+        (torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 5, dtype=LONG), ValueError, "shape"),
+        (
+            torch.randint(0, 2, (2, 3, 4, 4)),
+            torch.zeros(2, 4, 4, dtype=LONG),
+            TypeError,
+            "floating",
+        ),
+        (torch.randn(0, 3, 4, 4), torch.zeros(0, 4, 4, dtype=LONG), ValueError, "empty"),
+        (torch.randn(2, 3, 4, 4), [[0]], TypeError, "regions must be an integer"),
+    ],
+)
+def test_cas_rejects_bad_input(outputs, regions, error, match):
+    with pytest.raises(error, match=match):
+        CASLoss()(outputs, regions)
+
+
+def test_cas_rejects_nan_and_bad_settings():
+    outputs, regions = random_case(15)
+    outputs[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="outputs contains NaN or Inf"):
+        CASLoss()(outputs, regions)
+    with pytest.raises(ValueError, match="alpha"):
+        CASLoss(alpha=1.5)
+    with pytest.raises(ValueError, match="reduction"):
+        CASLoss(reduction="max")
+
+
+# ---------------------------------------------------------------- class-agnostic cross-entropy
+
+
+def loop_cace(logits, target, regions, ignore_index=IGNORE):
+    """Per image, per region: min(CE with the labels, CE with flipped labels), summed, / pixels."""
+    log_p = logits.log_softmax(dim=1)
+    total, pixels = logits.new_zeros(()), 0
+    for b in range(logits.shape[0]):
+        valid = target[b] != ignore_index
+        for i in regions[b][valid].unique().tolist():
+            mask = valid & (regions[b] == i)
+            y = target[b][mask]
+            lp = log_p[b][:, mask]  # [2, n]
+            kept = -lp[y, torch.arange(len(y))].sum()
+            flipped = -lp[1 - y, torch.arange(len(y))].sum()
+            total = total + torch.minimum(kept, flipped)
+        pixels += int(valid.sum())
+    return total / max(pixels, 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cace_matches_loop(seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 2, 5, 6, generator=g, dtype=torch.float64) * 3
+    target = torch.randint(0, 2, (3, 5, 6), generator=g)
+    regions = torch.randint(0, 4, (3, 5, 6), generator=g)
+    target[0, 0] = IGNORE
+    got = ClassAgnosticCELoss()(logits, target, regions)
+    torch.testing.assert_close(got, loop_cace(logits, target, regions))
+    whole_images = torch.zeros_like(regions)
+    got = ClassAgnosticCELoss()(logits, target)
+    torch.testing.assert_close(got, loop_cace(logits, target, whole_images))
+
+
+def test_cace_equals_ce_when_labels_fit_and_ignores_region_flips():
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 2, (2, 5, 6), generator=g)
+    logits = F.one_hot(target, 2).permute(0, 3, 1, 2).double() * 4 + 0.1 * torch.randn(
+        2, 2, 5, 6, generator=g, dtype=torch.float64
+    )
+    regions = torch.randint(0, 3, (2, 5, 6), generator=g)
+    loss = ClassAgnosticCELoss()
+    torch.testing.assert_close(loss(logits, target, regions), F.cross_entropy(logits, target))
+    flip = (regions == 1) & (target >= 0)  # flip the labels of region 1 as a whole
+    flipped = torch.where(flip, 1 - target, target)
+    torch.testing.assert_close(loss(logits, flipped, regions), loss(logits, target, regions))
+    assert F.cross_entropy(logits, flipped) > 2 * F.cross_entropy(logits, target)
+
+
+def test_cace_gradcheck_and_ignore():
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(2, 2, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, 2, (2, 3, 4), generator=g)
+    target[1, 0] = IGNORE
+    regions = torch.randint(0, 2, (2, 3, 4), generator=g)
+    loss = ClassAgnosticCELoss()
+    assert torch.autograd.gradcheck(lambda x: loss(x, target, regions), (logits,))
+    loss(logits, target, regions).backward()
+    assert logits.grad[1, :, 0].abs().max() == 0
+
+
+def test_cace_rejects_bad_input():
+    logits = torch.randn(2, 2, 3, 4)
+    target = torch.zeros(2, 3, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="2 channels"):
+        ClassAgnosticCELoss()(torch.randn(2, 3, 3, 4), target)
+    with pytest.raises(ValueError, match="target values must be 0, 1"):
+        ClassAgnosticCELoss()(logits, target + 2)
+    with pytest.raises(TypeError, match="target must be an integer"):
+        ClassAgnosticCELoss()(logits, target.float())
+    with pytest.raises(ValueError, match="regions must have shape"):
+        ClassAgnosticCELoss()(logits, target, torch.zeros(2, 3, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="reduction"):
+        ClassAgnosticCELoss(reduction="none")
