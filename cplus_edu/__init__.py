@@ -19,6 +19,17 @@ _EXPORTS = {
     "fit": "train",
     "predict": "train",
     "History": "train",
+    "background_probability": "theory",
+    "log_union_bound": "theory",
+    "cap_fraction": "theory",
+    "log_cap_fraction": "theory",
+    "chord_to_angle": "theory",
+    "monte_carlo_background_probability": "theory",
+    "MonteCarloEstimate": "theory",
+    "monte_carlo_resolution": "theory",
+    "disjoint_centers": "theory",
+    "sample_uniform": "theory",
+    "class_radii": "theory",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
