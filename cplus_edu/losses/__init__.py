@@ -1,6 +1,6 @@
 """Loss functions, one concept per file; each module docstring carries the paper's equations.
 
-- ``cplus_one``: C+1 loss = separability (CE) + alpha * compact (centre loss) + beta * background margin (seed 000)
+- ``cplus_one``: C+1 loss = CE + alpha * centre loss + beta * background margin (seed 000)
 - ``centers``: the three centre representations of the C+1 paper
 - ``class_agnostic``: CAS loss (uniformer - discriminator) and class-agnostic CE (seed 001)
 - ``discriminative``: De Brabandere et al. (2017) discriminative loss, the metric-learning baseline

@@ -1,4 +1,4 @@
-"""Plots for the notebooks: embeddings, hyperspheres, the simplex, the background-probability formula."""
+"""Plots for the notebooks: embeddings, hyperspheres, the simplex, the background probability."""
 
 from cplus_edu._lazy import lazy_exports
 
