@@ -12,6 +12,11 @@ _EXPORTS = {
     "load_digits_fallback": "vision",
     "make_cplus_one_data": "synthetic",
     "SyntheticCPlusOne": "synthetic",
+    "make_texture_mosaics": "regions",
+    "make_saliency_scenes": "regions",
+    "flip_region_labels": "regions",
+    "TextureMosaics": "regions",
+    "SaliencyScenes": "regions",
     "to_cplus_one_labels": "labels",
 }
 
