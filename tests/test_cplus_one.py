@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cplus_edu.losses import BackgroundMarginLoss, CenterLoss, CPlusOneLoss
+from cplus_edu.losses.cplus_one import UnitCosine
 
 KINDS = ["learnable", "moving_average", "shared"]
 
@@ -148,6 +149,23 @@ def test_background_sample_on_a_centre_gets_the_full_margin_and_a_finite_gradien
     # d = 0 to centre 0; the other centres are random unit vectors, farther than 0.5 or not
     assert loss_fn.terms["background"].item() >= 0.5 / 4 - 1e-4  # float32 round-off in d
     assert torch.isfinite(features.grad).all()
+
+
+def test_unit_cosine_equals_centres_times_normalised_features():
+    torch.manual_seed(9)
+    f, centers = torch.randn(3, 5, 7, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
+    cosines, inv_norm = UnitCosine.apply(f, centers)
+    assert torch.allclose(cosines, centers @ F.normalize(f, dim=1))
+    assert torch.allclose(inv_norm, 1 / f.norm(dim=1))
+    f.requires_grad_(True)
+    centers.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: UnitCosine.apply(a, b)[0], [f, centers])
+
+
+def test_a_zero_feature_sits_at_the_origin_like_f_normalize_puts_it():
+    loss_fn, _ = make_loss("learnable", alpha=1.0)
+    loss_fn(torch.zeros(1, 6), torch.zeros(1, 5), torch.tensor([1]))
+    assert loss_fn.terms["compact"].item() == pytest.approx(1.0)  # ||0 - c||^2 = |c|^2 = 1
 
 
 # -- gradients ---------------------------------------------------------------------------------

@@ -85,6 +85,41 @@ def _check_finite(loss: torch.Tensor, **inputs: torch.Tensor) -> None:
     raise ValueError(f"the loss is not finite ({loss.item()}) although its inputs are")
 
 
+class UnitCosine(torch.autograd.Function):
+    r"""``cos[b, k, p] = <f[b, :, p], c_k> / max(|f[b, :, p]|, eps)`` and ``1 / max(|f|, eps)``.
+
+    ``f [B, D, P]``, ``centers [C, D]`` -> ``([B, C, P], [B, P])``. The same numbers as
+    ``centers @ F.normalize(f, dim=1)``, but the normalised ``[B, D, P]`` features are never stored:
+    forward reads ``f`` twice (norms, one batched product), and backward writes the gradient with
+    one product and one in-place ``addcmul_``, using
+    :math:`\partial \cos_k / \partial f = c_k / |f| - \cos_k\, f / |f|^2`.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, centers: torch.Tensor):
+        norms = f.square().sum(1).sqrt()  # `[B, P]` (faster here than a strided vector_norm)
+        inv_norm = norms.clamp_min(_EPS).reciprocal()
+        # a batched product keeps `f` in place (matmul would fold it into a copied [B*P, D])
+        cosines = torch.bmm(centers.expand(f.shape[0], -1, -1), f).mul_(inv_norm[:, None])
+        ctx.save_for_backward(f, centers, inv_norm, cosines)
+        ctx.mark_non_differentiable(inv_norm)
+        return cosines, inv_norm
+
+    @staticmethod
+    def backward(ctx, grad_cos: torch.Tensor, _):
+        f, centers, inv_norm, cosines = ctx.saved_tensors
+        grad_dots = grad_cos * inv_norm[:, None]  # `[B, C, P]`: dL/d<f_i, c_k>
+        grad_f = grad_centers = None
+        if ctx.needs_input_grad[0]:
+            # sum_k G_k cos_k / |f|^2, zero where |f| was clamped (the norm is a constant there)
+            radial = (grad_cos * cosines).sum(1) * inv_norm.square() * (inv_norm < 1.0 / _EPS)
+            c_t = centers.t().expand(f.shape[0], -1, -1)  # `[B, D, C]`
+            grad_f = torch.bmm(c_t, grad_dots).addcmul_(f, radial[:, None], value=-1.0)
+        if ctx.needs_input_grad[1]:
+            grad_centers = torch.bmm(grad_dots, f.transpose(1, 2)).sum(0)  # `[C, D]`
+        return grad_f, grad_centers
+
+
 @dataclass
 class Geometry:
     """Distances from every sample to every centre, and who is who, flattened to ``[B, *, P]``.
@@ -181,8 +216,8 @@ class CenterGeometry(nn.Module):
         _check_target(target, self.num_classes, self.ignore_index)
 
     def geometry(self, features: torch.Tensor, target: torch.Tensor) -> Geometry:
-        """Distances ``[B, C, P]`` from each (normalised) feature to each centre, without ever
-        forming the normalised features: ||f/|f| - c||^2 = |c|^2 + 1 - 2 <f, c> / |f|."""
+        """Squared distances ``[B, C, P]`` from each (normalised) feature to each centre, without
+        forming the normalised features: ||f/|f| - c||^2 = 1 + |c|^2 - 2 <f, c> / |f|."""
         if features.ndim == 2:  # `[N, D]` -> `[1, D, N]` (a view), target `[N]` -> `[1, N]`
             f, y = features.t()[None], target[None]
         else:  # `[B, D, h, w]` -> `[B, D, h*w]`; target resized to the feature map if coarser
@@ -191,15 +226,16 @@ class CenterGeometry(nn.Module):
                                        mode="nearest")[:, 0].long()  # fmt: skip
             f, y = features.flatten(2), target.flatten(1)
         centers = self.centers.to(f.dtype)  # `[C, D]`
-        norms = torch.linalg.vector_norm(f, dim=1)  # `[B, P]`: |f_i|
-        if self.normalize:
-            scale = 1.0 / norms.clamp_min(_EPS)  # `[B, P]`
-            self_sq = (norms * scale) ** 2  # |f_i / |f_i||^2 (= 1 unless f_i = 0)
+        if self.normalize:  # |f_i / |f_i||^2 = 1 (0 for a zero feature, which F.normalize keeps 0)
+            cosines, scale = UnitCosine.apply(f, centers)  # `[B, C, P]`, `[B, P]`: 1 / |f_i|
+            self_sq = (scale < 1.0 / _EPS).to(f.dtype)
+            products = cosines  # <f_i / |f_i|, c_k>
         else:
-            scale = torch.ones_like(norms)
-            self_sq = norms**2
-        dots = torch.matmul(centers, f)  # `[B, C, P]`: <f_i, c_k>
-        sq_distances = self_sq[:, None] + (centers**2).sum(1)[:, None] - 2 * dots * scale[:, None]
+            scale = torch.ones_like(f[:, 0])
+            self_sq = f.square().sum(1)  # `[B, P]`: |f_i|^2
+            products = torch.matmul(centers, f)  # `[B, C, P]`: <f_i, c_k>
+        # ||f_i - c_k||^2 = |f_i|^2 + |c_k|^2 - 2 <f_i, c_k>
+        sq_distances = self_sq[:, None] + centers.square().sum(1)[:, None] - 2 * products
         b = self.background_index
         valid = y != self.ignore_index
         return Geometry(
@@ -219,7 +255,7 @@ class CenterGeometry(nn.Module):
         with torch.no_grad():
             weights = torch.zeros_like(g.sq_distances)  # `[B, C, P]`: scale of f_i in its class row
             weights.scatter_(1, g.coi_index[:, None], (g.is_coi * g.scale)[:, None])
-            sums = torch.einsum("bkp,bdp->kd", weights, g.features.detach())  # `[C, D]`
+            sums = torch.bmm(weights, g.features.detach().transpose(1, 2)).sum(0)  # `[C, D]`
             counts = torch.zeros_like(g.sq_distances[0, :, 0])
             counts.index_add_(0, g.coi_index.flatten(), g.is_coi.flatten())  # `[C]`
             rep.update(sums, counts)
