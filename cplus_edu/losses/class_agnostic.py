@@ -14,7 +14,28 @@ splits each image into regions `r_1 .. r_N` whose ids carry no class meaning. Wi
           \;-\; \sum_{i=1}^{N} \sum_{j \ne i} (1 - \alpha)\, \|\hat{s}(r_i) - \hat{s}(r_j)\|_2^2
 
 The first sum is the *uniformer* (the variance of the descriptor on each region, summed over
-regions), the second the *discriminator* (squared distances between region means).
+regions), the second the *discriminator* (squared distances between region means). Section 3.2
+derives the gradient, eq. (2),
+
+.. math::
+
+    \nabla CAS = \sum_i \int_{r_i} 2\alpha
+        \frac{(s(x) - \hat{s}(r_i))(\nabla s(x) - \nabla \hat{s}(r_i))}{|r_i|}\,dx
+      - \sum_i \sum_{j \ne i} 2(1 - \alpha)(\hat{s}(r_i) - \hat{s}(r_j))
+        (\nabla \hat{s}(r_i) - \nabla \hat{s}(r_j)),
+
+with :math:`\nabla\hat{s}(r) = \frac{1}{|r|}\int_r \nabla s`. With respect to the descriptor of a
+pixel `x` of region `r_i` (the `nabla s_hat` part of the uniformer integrates to zero, and each
+pair appears twice in the ordered double sum) it is
+
+.. math::
+
+    \frac{\partial CAS}{\partial s(x)} = \frac{2}{|r_i|}\Big[\alpha (s(x) - \hat{s}(r_i))
+        - 2(1 - \alpha)\big(N\hat{s}(r_i) - \textstyle\sum_j \hat{s}(r_j)\big)\Big],
+
+which is what the backward pass below computes (one gather over the pixels); autograd carries it
+on through the softmax. The tests check it against autograd on a loop implementation and with
+`gradcheck`.
 
 Reading taken here (../shared/GUIDE.md section 4):
 
@@ -26,7 +47,8 @@ Reading taken here (../shared/GUIDE.md section 4):
   the uniformer on the mask-weighted descriptor (so mostly the foreground variance), and counts the
   single pair (fg, bg) once. We implement the paper's multi-region form.
 - Both terms are expanded so that the loss is O(pixels + regions), with one scatter-add for the
-  region means and no loop over regions or images: the uniformer by the variance identity
+  region means and no loop over regions or images (and the backward is eq. (2), one gather, so
+  autograd keeps no per-pixel intermediate): the uniformer by the variance identity
   :math:`\frac{1}{|r|}\int_r\|s - \hat{s}(r)\|^2 = \frac{1}{|r|}\int_r\|s\|^2 - \|\hat{s}(r)\|^2`,
   the discriminator by
   :math:`\sum_{i,j}\|m_i - m_j\|^2 = 2N\sum_i\|m_i\|^2 - 2\|\sum_i m_i\|^2`.
@@ -91,6 +113,50 @@ def _check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+class _CASPerImage(torch.autograd.Function):
+    """Per-image CAS, uniformer and discriminator `[B]` of descriptors `s` `[B, M, P]`: eq. (1)
+    forward, eq. (2) backward."""
+
+    @staticmethod
+    def forward(ctx, s: Tensor, bins: RegionBins, alpha: float):
+        present = bins.present.to(s.dtype)  # [B, K]
+        inverse_size = present / bins.count.clamp_min(1)  # 1 / |r_i|, [B, K]
+        s_hat = bins.sum(s) * inverse_size.unsqueeze(1)  # eq. (1): region means, [B, M, K]
+        pixel_weight = bins.broadcast(inverse_size.unsqueeze(1))[:, 0]  # 1 / |r(x)|, [B, P]
+
+        # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
+        #   = sum_x ||s(x)||^2 / |r(x)|  -  sum_i ||s_hat(r_i)||^2   (variance identity)
+        squared_norms = (s_hat.square().sum(dim=1) * present).sum(dim=1)  # [B]
+        pixel_norms = s.square().sum(dim=1)  # ||s(x)||^2, [B, P]
+        uniformer = (pixel_norms * pixel_weight).sum(dim=1) - squared_norms  # [B]
+
+        # eq. (1), discriminator: sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2
+        #   = 2 N sum_i ||s_hat(r_i)||^2 - 2 ||sum_i s_hat(r_i)||^2
+        total = (s_hat * present.unsqueeze(1)).sum(dim=2)  # sum_j s_hat(r_j), [B, M]
+        num_regions = present.sum(dim=1)  # N, [B]
+        discriminator = 2 * (num_regions * squared_norms - total.square().sum(dim=1))  # [B]
+
+        cas = alpha * uniformer - (1 - alpha) * discriminator  # eq. (1), [B]
+        ctx.save_for_backward(s, s_hat, total, num_regions, pixel_weight)
+        ctx.bins, ctx.alpha = bins, alpha
+        ctx.mark_non_differentiable(uniformer, discriminator)
+        return cas, uniformer, discriminator
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_cas: Tensor, _grad_uniformer: Tensor, _grad_discriminator: Tensor):
+        s, s_hat, total, num_regions, pixel_weight = ctx.saved_tensors
+        alpha = ctx.alpha
+        # eq. (2), for x in r_i:
+        #   dCAS/ds(x) = (2/|r_i|) [alpha (s(x) - s_hat_i) - 2(1-alpha)(N s_hat_i - sum_j s_hat_j)]
+        #              = (2/|r_i|) [alpha s(x) - g_i]
+        n = num_regions.view(-1, 1, 1)
+        g = alpha * s_hat + 2 * (1 - alpha) * (n * s_hat - total.unsqueeze(2))  # [B, M, K]
+        scale = (-2 * grad_cas).view(-1, 1, 1) * pixel_weight.unsqueeze(1)  # [B, 1, P]
+        grad_s = ctx.bins.broadcast(g).sub_(s, alpha=alpha).mul_(scale)  # in place: 3 passes
+        return grad_s, None, None
+
+
 class CASLoss(nn.Module):
     """Class-agnostic segmentation loss, eq. (1), averaged over the images of the batch.
 
@@ -126,28 +192,13 @@ class CASLoss(nn.Module):
         s = outputs.softmax(dim=1) if self.from_logits else outputs  # s(x): [B, M, H, W]
         s = s.reshape(batch, channels, -1)  # [B, M, P]
         bins = RegionBins(regions, self.ignore_index)
-        present = bins.present.to(s.dtype)  # [B, K]
-        s_hat = bins.mean(s)  # eq. (1): region means s_hat(r_i), [B, M, K]
-
-        # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
-        #   = sum_x ||s(x)||^2 / |r(x)|  -  sum_i ||s_hat(r_i)||^2   (variance identity)
-        inverse_size = bins.broadcast((present / bins.count.clamp_min(1)).unsqueeze(1))  # [B,1,P]
-        squared_norms = (s_hat.square().sum(dim=1) * present).sum(dim=1)  # [B]
-        uniformer = (s.square().sum(dim=1) * inverse_size[:, 0]).sum(dim=1) - squared_norms  # [B]
-
-        # eq. (1), discriminator: sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2
-        #   = 2 N sum_i ||s_hat(r_i)||^2 - 2 ||sum_i s_hat(r_i)||^2
-        total = (s_hat * present.unsqueeze(1)).sum(dim=2)  # [B, M]
-        num_regions = bins.num_regions.to(s.dtype)  # [B]
-        discriminator = 2 * (num_regions * squared_norms - total.square().sum(dim=1))  # [B]
-
-        cas = self.alpha * uniformer - (1 - self.alpha) * discriminator  # eq. (1), [B]
+        cas, uniformer, discriminator = _CASPerImage.apply(s, bins, self.alpha)  # [B] each
         check_finite(cas, outputs)
         has_region = bins.num_regions > 0
         self.terms = {
             "uniformer": mean_over(uniformer, has_region).detach(),
             "discriminator": mean_over(discriminator, has_region).detach(),
-            "regions": mean_over(num_regions, has_region).detach(),
+            "regions": mean_over(bins.num_regions.to(s.dtype), has_region).detach(),
         }
         if self.reduction == "none":
             return cas
