@@ -17,6 +17,7 @@ _EXPORTS = {
     "SharedCenters": "centers",
     "CASLoss": "class_agnostic",
     "ClassAgnosticCELoss": "class_agnostic",
+    "cas_bounds": "class_agnostic",
     "DiscriminativeLoss": "discriminative",
 }
 

@@ -79,6 +79,7 @@ class RegionBins:
         count: `[B, K]` pixels per bin (long); 0 for ids absent from an image.
         present: `[B, K]` bool, bins holding at least one pixel: the image's regions.
         num_regions: `[B]` number of regions per image (long).
+        ids: `[K]` the region id each bin stands for.
     """
 
     def __init__(self, regions: Tensor, ignore_index: int = -100):
@@ -91,12 +92,14 @@ class RegionBins:
             high = torch.where(valid, flat, flat.new_tensor(torch.iinfo(torch.long).min)).max()
             span = int(high) - int(low) + 1  # Python ints: no int64 overflow
             if span > pixels:  # huge ids: compact them so bins stay O(pixels)
-                _, local = torch.unique(torch.where(valid, flat, low), return_inverse=True)
-                span = int(local.max()) + 1
+                ids, local = torch.unique(torch.where(valid, flat, low), return_inverse=True)
+                span = len(ids)
             else:
                 local = flat - low
+                ids = torch.arange(span, device=flat.device) + low
         else:
-            local, span = torch.zeros_like(flat), 0
+            local, span, ids = torch.zeros_like(flat), 0, flat.new_zeros(0)
+        self.ids = ids
         self.num_bins = span
         self.index = torch.where(valid, local, torch.full_like(local, span))  # [B, P]
         offsets = torch.arange(batch, device=regions.device).unsqueeze(1) * (span + 1)

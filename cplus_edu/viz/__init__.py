@@ -5,6 +5,9 @@ from cplus_edu._lazy import lazy_exports
 _EXPORTS = {
     "plot_embedding_2d": "embedding",
     "plot_history": "embedding",
+    "plot_simplex": "simplex",
+    "plot_cas_landscape": "simplex",
+    "simplex_to_cartesian": "simplex",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
