@@ -5,6 +5,9 @@ from cplus_edu._lazy import lazy_exports
 _EXPORTS = {
     "plot_embedding_2d": "embedding",
     "plot_history": "embedding",
+    "plot_circle": "hypersphere",
+    "plot_sphere": "hypersphere",
+    "plot_umap": "umap_view",
     "plot_simplex": "simplex",
     "plot_cas_landscape": "simplex",
     "simplex_to_cartesian": "simplex",
