@@ -189,3 +189,13 @@ def test_moving_the_alpha_slider_changes_the_figure(lab_url):
     assert png_before[:8] == png_after[:8] == b"\x89PNG\r\n\x1a\n"
     assert png_before != png_after
     assert float(new_readout) > float(old_readout)  # ArrowRight raised alpha
+
+
+def test_a_missing_browser_skips_or_fails_as_configured(monkeypatch):
+    monkeypatch.setitem(globals(), "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("CPLUS_EDU_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs /nonexistent/chromium"):
+        _require_browser()
+    monkeypatch.setenv("CPLUS_EDU_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="so this is a failure"):
+        _require_browser()
