@@ -97,10 +97,13 @@ def test_simplex_plots():
         points, labels=torch.arange(30) % 3, means=torch.eye(3), mean_labels=[0, 1, 2]
     )
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    palette = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    ax = plot_simplex(points, labels=torch.arange(30) % 3, palette=palette)
+    assert tuple(ax.collections[0].get_facecolors()[1][:3]) == (0.0, 1.0, 0.0)
     ax3 = plot_simplex(torch.softmax(torch.randn(30, 4), dim=1), title="tetra")
     assert ax3.name == "3d" and ax3.get_title() == "tetra"
     shares, values = cas_two_region_landscape(0.5, steps=5)
     ax = plot_cas_landscape(shares, values, 0.5)
-    assert "alpha = 0.50" in ax.get_title()
+    assert "alpha = 0.50" in ax.get_title() and ax.get_xlabel()
     with pytest.raises(ValueError, match="M = 3"):
         plot_simplex(torch.rand(5, 5))

@@ -7,6 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 from cplus_edu.data import flip_region_labels, make_saliency_scenes, make_texture_mosaics
 from cplus_edu.grouping import group_pixels
 from cplus_edu.region_metrics import adjusted_rand_index
+from cplus_edu.viz import plot_region_maps
 
 
 def test_mosaics_have_the_asked_number_of_distinct_textured_cells():
@@ -115,3 +116,15 @@ def test_grouping_recovers_separated_clusters():
     assert (capped == 0).all()
     with pytest.raises(ValueError, match="bandwidth"):
         group_pixels(descriptors, bandwidth=0.0)
+
+
+def test_plot_region_maps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    mosaics = make_texture_mosaics(n=4, size=16, seed=0)
+    fig = plot_region_maps(mosaics.images, [mosaics.regions], ["cells"], count=3, title="t")
+    assert len(fig.axes) == 6 and fig._suptitle.get_text() == "t"
+    assert fig.axes[3].get_title() == "cells"
+    with pytest.raises(ValueError, match="row_names"):
+        plot_region_maps(mosaics.images, [mosaics.regions], [])

@@ -24,14 +24,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-# The mosaic texture bank: 4 orientations x 2 frequencies, each with its own colour.
+# The mosaic texture bank: 4 orientations x 2 frequencies, each with its own colour. The first
+# three colours are nearly pure red, green and blue, equally far apart, so that a 3-channel model
+# has no pair of the first three textures that looks alike.
 _BANK_ORIENTATIONS = (0.0, math.pi / 4, math.pi / 2, 3 * math.pi / 4)
 _BANK_FREQUENCIES = (0.09, 0.28)  # cycles per pixel
 _BANK_COLOURS = (
-    (0.85, 0.35, 0.30),
-    (0.30, 0.65, 0.85),
-    (0.40, 0.80, 0.35),
-    (0.85, 0.75, 0.30),
+    (0.90, 0.20, 0.20),
+    (0.20, 0.90, 0.20),
+    (0.20, 0.20, 0.90),
+    (0.85, 0.80, 0.20),
     (0.65, 0.40, 0.85),
     (0.35, 0.80, 0.75),
     (0.80, 0.45, 0.65),
@@ -52,6 +54,11 @@ class TextureMosaics:
     def num_regions(self) -> Tensor:
         """`[N]` number of cells of each image."""
         return (self.textures >= 0).sum(dim=1)
+
+    @property
+    def texture_colours(self) -> Tensor:
+        """`[8, 3]` RGB colour of each texture of the bank (for legends and plots)."""
+        return torch.tensor(_BANK_COLOURS)
 
 
 @dataclass
@@ -129,17 +136,20 @@ def make_texture_mosaics(
     n: int = 256,
     size: int = 32,
     num_regions: tuple[int, int] = (2, 5),
+    num_textures: int = 8,
     noise: float = 0.05,
     seed: int = 0,
 ) -> TextureMosaics:
-    """Voronoi mosaics with 2..5 cells (by default), each cell a distinct texture of the bank."""
+    """Voronoi mosaics with 2..5 cells (by default), each cell a different texture among the
+    first `num_textures` of the bank (8 textures: 4 orientations x 2 frequencies)."""
     _check_count("n", n)
     _check_count("size", size)
     low, high = _check_range("num_regions", num_regions, 1)
-    num_textures = len(_BANK_COLOURS)
+    if not 1 <= num_textures <= len(_BANK_COLOURS):
+        raise ValueError(f"num_textures must lie in [1, {len(_BANK_COLOURS)}], got {num_textures}")
     if high > num_textures or low != int(low) or high != int(high):
         raise ValueError(
-            f"num_regions must be whole numbers <= {num_textures} (the bank), got {num_regions}"
+            f"num_regions must be whole numbers <= num_textures = {num_textures}, got {num_regions}"
         )
     g = torch.Generator().manual_seed(seed)
     regions = voronoi_regions(n, size, (int(low), int(high)), g)

@@ -11,6 +11,7 @@ _EXPORTS = {
     "plot_simplex": "simplex",
     "plot_cas_landscape": "simplex",
     "simplex_to_cartesian": "simplex",
+    "plot_region_maps": "regions",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

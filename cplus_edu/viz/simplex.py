@@ -36,11 +36,14 @@ def simplex_to_cartesian(points) -> torch.Tensor:
     return points @ simplex_corners(points.shape[1])
 
 
-def plot_simplex(points, labels=None, means=None, mean_labels=None, ax=None, title=None):
+def plot_simplex(
+    points, labels=None, means=None, mean_labels=None, ax=None, title=None, palette=None
+):
     """Scatter softmax descriptors `points` `[N, 3]` on a triangle or `[N, 4]` in a tetrahedron.
 
-    `labels` `[N]` colour the points (tab10); `means` `[R, M]` are drawn as large circles with a
-    black edge, coloured by `mean_labels` `[R]`. Returns the matplotlib `Axes` (3-D for M = 4).
+    `labels` `[N]` colour the points (`palette[label]`, tab10 by default); `means` `[R, M]` are
+    drawn as large circles with a black edge, coloured by `mean_labels` `[R]`. Returns the
+    matplotlib `Axes` (3-D for M = 4).
     """
     import matplotlib.pyplot as plt
 
@@ -56,6 +59,9 @@ def plot_simplex(points, labels=None, means=None, mean_labels=None, ax=None, tit
     def colours(values, n):
         if values is None:
             return ["tab:blue"] * n
+        if palette is not None:
+            rgb = torch.as_tensor(palette, dtype=torch.float32)
+            return [tuple(rgb[int(v)].tolist()) for v in torch.as_tensor(values).tolist()]
         return [cmap(int(v) % 10) for v in torch.as_tensor(values).tolist()]
 
     for i in range(m):  # edges
@@ -87,6 +93,8 @@ def plot_simplex(points, labels=None, means=None, mean_labels=None, ax=None, tit
         ax.set_aspect("equal")
         ax.set_xlim(-0.15, 1.15)
         ax.set_ylim(-0.12, 1.0)
+        ax.set_xticks([])  # positions on the drawn triangle carry no units
+        ax.set_yticks([])
     return ax
 
 
@@ -109,12 +117,15 @@ def plot_cas_landscape(shares, values, alpha: float, ax=None):
         shares[a].numpy(),
         shares[b].numpy(),
         marker="*",
-        s=220,
+        s=260,
         c="red",
         edgecolors="white",
         zorder=3,
+        clip_on=False,
     )
+    ax.set_xlim(extent[0] - 0.04, extent[1] + 0.04)
+    ax.set_ylim(extent[2] - 0.04, extent[3] + 0.04)
     ax.set_xlabel("region A: share of its pixels on channel 1")
     ax.set_ylabel("region B: share of its pixels on channel 1")
-    ax.set_title(f"CAS over two region means, alpha = {alpha:.2f} (stars: minima)")
+    ax.set_title(f"CAS over two region means\nalpha = {alpha:.2f} (stars: minima)")
     return ax
