@@ -282,6 +282,7 @@ def test_segmentation_batch_with_a_single_class_is_finite():
         (torch.randn(2, 6, 4, 4), torch.randn(2, 5, 3, 4), torch.zeros(2, 4, 4).long(), ValueError,
          "logits"),
         ([[0.0] * 6] * 8, torch.randn(8, 5), torch.zeros(8).long(), TypeError, "torch.Tensor"),
+        (torch.randn(0, 6), torch.randn(0, 5), torch.zeros(0).long(), ValueError, "empty"),
         (torch.zeros(8, 6).long(), torch.randn(8, 5), torch.zeros(8).long(), TypeError,
          "floating"),
     ],

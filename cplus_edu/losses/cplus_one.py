@@ -201,6 +201,8 @@ class CenterGeometry(nn.Module):
         _check_tensor("target", target, (1, 3))
         if not torch.is_floating_point(features):
             raise TypeError(f"features must be a floating-point tensor, got {features.dtype}")
+        if target.numel() == 0:
+            raise ValueError(f"the batch is empty: target has shape {_shape(target)}")
         if features.shape[1] != self.feat_dim:
             raise ValueError(
                 f"features must have feat_dim={self.feat_dim} channels (dim 1), "
@@ -211,8 +213,6 @@ class CenterGeometry(nn.Module):
                 f"target must be [N] for features [N, D] or [B, H, W] for features [B, D, h, w]; "
                 f"got target {_shape(target)} and features {_shape(features)}"
             )
-        if features.ndim == 2 and target.shape[0] != features.shape[0]:
-            raise ValueError(f"target {_shape(target)} and features {_shape(features)} differ in N")
         _check_target(target, self.num_classes, self.ignore_index)
 
     def geometry(self, features: torch.Tensor, target: torch.Tensor) -> Geometry:
