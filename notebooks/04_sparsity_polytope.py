@@ -364,6 +364,7 @@ def object_iou(model, loss_name):
     return iou.mean().item(), predicted
 
 
+# %%
 results = {}
 for name, loss in [("CE", torch.nn.CrossEntropyLoss()), ("CAS", CASLoss(alpha=ALPHA))]:
     cplus_edu.seed_everything(0)

@@ -144,6 +144,7 @@ def saliency_scores(model):
     return evaluate_saliency(saliency, test.mask), saliency
 
 
+# %%
 scores, maps = {}, {}
 for p in NOISE_LEVELS:
     model = train_model(ce, (train.images, noisy[p]), SALIENCY_EPOCHS)
