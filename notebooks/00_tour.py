@@ -58,7 +58,7 @@ from cplus_edu.data import (
 )
 from cplus_edu.viz import plot_embedding_2d, plot_history
 
-cplus_edu.seed_everything(SEED)
+_ = cplus_edu.seed_everything(SEED)
 
 # %% [markdown]
 # ## A C+1 world in two dimensions
