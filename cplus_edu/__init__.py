@@ -43,6 +43,8 @@ _EXPORTS = {
     "disjoint_centers": "theory",
     "sample_uniform": "theory",
     "class_radii": "theory",
+    "effective_dimension": "theory",
+    "compare_with_embedding": "theory",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -33,8 +33,8 @@ Readings and additions of this module (GUIDE.md section 4):
       \quad (\theta > \pi/2)
 
   of the sphere (:math:`I` the regularised incomplete beta function). ``geometry="sphere"``
-  replaces :math:`(R/R_L)^d` by this fraction. For small caps it behaves like
-  :math:`(R/R_L)^{d-1}`: the sphere has one dimension fewer than the ball.
+  replaces :math:`(R/R_L)^d` by this fraction. It too decays exponentially in d, like
+  :math:`(\sin\theta)^{d-1}` times a slowly varying factor.
 - **Monte Carlo** checks both geometries: uniform samples, the fraction outside all class balls,
   an exact (Clopper-Pearson) interval. By rotational symmetry only the component of a sample in
   the span of the centres matters, so a sample costs O(C), not O(d).
@@ -411,3 +411,79 @@ def class_radii(
             raise ValueError(f"labels has no sample for centre row {k}; cannot measure its radius")
         radii.append(torch.quantile((members - centers[k]).norm(dim=1), quantile))
     return torch.stack(radii).float()
+
+
+def effective_dimension(features) -> float:
+    r"""Participation ratio :math:`(\sum_i \lambda_i)^2 / \sum_i \lambda_i^2` of the covariance
+    eigenvalues of ``features [N, D]``: how many dimensions the samples really spread over.
+
+    Uniform samples on :math:`S^{d-1}` (the assumption behind eq. (3)) give d; samples along a
+    line give 1. It measures the shape of the spread, not its size: a tiny round blob counts as
+    fully d-dimensional.
+    """
+    features = torch.as_tensor(features).detach().cpu().double()
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"features must be [N, D] with N >= 2, got {list(features.shape)}")
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(features.T).reshape(features.shape[1], -1))
+    return float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())
+
+
+@dataclass
+class EmbeddingComparison:
+    """Eq. (3) on the sphere against what a trained, L2-normalised embedding does.
+
+    ``R``: the common class radius (largest per-class ``quantile`` radius, ``radii``); ``d``: the
+    embedding dimension; ``predicted``: the formula's ``1 - p`` (union bound over the C caps);
+    ``uniform``: Monte Carlo with uniform points on the sphere and the trained centres (overlaps
+    included); ``inside``: per group, the measured share within ``R`` of some centre;
+    ``distances``: per group, ``min_k ||f - c_k||`` ``[N]``, plus ``UNIFORM_GROUP``;
+    ``effective_dimension``: per group, ``effective_dimension`` of its features.
+    """
+
+    R: float
+    radii: torch.Tensor
+    d: int
+    predicted: float
+    uniform: MonteCarloEstimate
+    inside: dict[str, float]
+    distances: dict[str, torch.Tensor]
+    effective_dimension: dict[str, float]
+
+
+UNIFORM_GROUP = "uniform on the sphere"
+
+
+def compare_with_embedding(
+    train_features,
+    train_labels,
+    centers,
+    groups: dict,
+    quantile: float = 0.95,
+    background_index: int = 0,
+    n_samples: int = 100_000,
+    seed: int = 0,
+) -> EmbeddingComparison:
+    """Put eq. (3) next to measurements on a trained embedding.
+
+    The class radius ``R`` comes from the training features of the classes of interest
+    (``class_radii``, the largest over classes); every other number uses that one ``R``.
+    ``groups`` maps a name to features ``[N, D]`` (e.g. unseen background); all features and
+    ``centers [C, D]`` are L2-normalised, so the feature space is the unit sphere, ``R_L = 1``.
+    """
+    centers = F.normalize(torch.as_tensor(centers).detach().cpu().double(), dim=1)  # `[C, D]`
+    C, d = centers.shape
+    radii = class_radii(train_features, train_labels, centers, quantile, background_index)
+    R = float(radii.max())
+    unit = {name: F.normalize(torch.as_tensor(f).detach().cpu().double(), dim=1)
+            for name, f in groups.items()}  # fmt: skip
+    unit[UNIFORM_GROUP] = torch.from_numpy(sample_uniform(5000, d, geometry="sphere", seed=seed))
+    distances = {name: torch.cdist(f, centers).min(1).values for name, f in unit.items()}
+    return EmbeddingComparison(
+        R=R, radii=radii, d=d,
+        predicted=float(np.exp(min(log_union_bound(C, R, 1.0, d, "sphere"), 0.0))),
+        uniform=monte_carlo_background_probability(
+            C, R, 1.0, d, "sphere", centers=centers.numpy(), n_samples=n_samples, seed=seed),
+        inside={name: float((dist <= R).double().mean()) for name, dist in distances.items()},
+        distances=distances,
+        effective_dimension={name: effective_dimension(f) for name, f in unit.items()},
+    )  # fmt: skip

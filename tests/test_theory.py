@@ -326,3 +326,77 @@ def test_class_radii_bad_input():
         theory.class_radii(features, torch.ones(10, dtype=torch.long), centers, quantile=95)
     with pytest.raises(ValueError, match="labels must be an integer tensor"):
         theory.class_radii(features, torch.ones(10), centers)
+
+
+def test_effective_dimension():
+    uniform = theory.sample_uniform(20_000, 12, geometry="sphere", seed=0)
+    assert theory.effective_dimension(uniform) == pytest.approx(12, rel=0.03)
+    line = torch.linspace(-1, 1, 50)[:, None] * torch.tensor([[1.0, 2.0, -1.0]])
+    assert theory.effective_dimension(line) == pytest.approx(1.0)
+    plane = torch.tensor([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
+    assert theory.effective_dimension(plane) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match=r"features must be \[N, D\] with N >= 2, got \[1, 3\]"):
+        theory.effective_dimension(torch.zeros(1, 3))
+
+
+def test_compare_with_embedding_on_a_planted_embedding():
+    """Classes as tight caps; 'unseen' samples planted on an arc inside class 1's cap."""
+    g = torch.Generator().manual_seed(0)
+    d, C = 8, 3
+    centers = torch.eye(d)[:C] * 3.0  # any length: normalised inside
+    labels = torch.arange(C + 1).repeat_interleave(200)  # 0 = background
+    noise = 0.05 * torch.randn(len(labels), d, generator=g)
+    background = torch.randn(len(labels), d, generator=g)
+    features = torch.where((labels > 0)[:, None], centers[(labels - 1).clamp(min=0)] / 3 + noise,
+                           background)  # fmt: skip
+    t = 0.1 * torch.rand(100, 1, generator=g)  # an arc from class 1's centre towards class 2's
+    planted = torch.cos(t) * torch.eye(d)[0] + torch.sin(t) * torch.eye(d)[1]
+    result = theory.compare_with_embedding(
+        features, labels, centers, {"planted": planted, "coi": features[labels > 0]},
+        n_samples=20_000,
+    )
+    assert result.d == d and result.radii.shape == (C,)
+    assert result.R == pytest.approx(theory.class_radii(features, labels, centers).max().item())
+    assert result.inside["planted"] == 1.0
+    assert 0.95 <= result.inside["coi"] < 1.0  # R: the largest of the per-class 95% radii
+    assert result.predicted == pytest.approx(
+        3 * theory.cap_fraction(theory.chord_to_angle(result.R), d), rel=1e-6)
+    assert result.uniform.contains(1 - result.predicted)
+    assert result.inside[theory.UNIFORM_GROUP] < 0.01
+    assert result.effective_dimension["planted"] < 1.5
+    assert result.effective_dimension[theory.UNIFORM_GROUP] == pytest.approx(d, rel=0.1)
+
+
+# ---------------------------------------------------------------- the plots
+
+
+def test_plot_background_probability_draws_formula_monte_carlo_and_blind_spot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cplus_edu.viz import plot_background_probability
+
+    axes = plot_background_probability(4, 0.2, dims=range(1, 41), mc_dims=(1, 2, 3, 20),
+                                       n_samples=2000)  # fmt: skip
+    for ax in axes.flat:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    ball_miss = axes[1, 0]
+    labels = [t.get_text() for t in ball_miss.get_legend().get_texts()]
+    assert any("no hit" in t for t in labels)  # d = 20: 4 * 0.2^20 is far below 1 / 2000
+    assert any("cannot resolve" in t for t in labels)
+    no_mc = plot_background_probability(10, 0.5, dims=range(1, 20), mc_dims=(2, 3), n_samples=100)
+    assert "do not fit" in no_mc[1, 0].get_title()
+    matplotlib.pyplot.close("all")
+
+
+def test_plot_nearest_center_distances_reports_the_share_inside():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cplus_edu.viz import plot_nearest_center_distances
+
+    ax = plot_nearest_center_distances({"a": torch.tensor([0.1, 0.2, 0.9, 1.0])}, R=0.5)
+    assert "a: 50.0% inside" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_nearest_center_distances({}, R=0.5)
+    matplotlib.pyplot.close("all")

@@ -8,6 +8,8 @@ _EXPORTS = {
     "plot_circle": "hypersphere",
     "plot_sphere": "hypersphere",
     "plot_umap": "umap_view",
+    "plot_background_probability": "probability",
+    "plot_nearest_center_distances": "probability",
     "plot_simplex": "simplex",
     "plot_cas_landscape": "simplex",
     "simplex_to_cartesian": "simplex",
