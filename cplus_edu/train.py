@@ -3,7 +3,13 @@
 ``fit`` works with any loss of the package's common interface:
 
 - ``loss_fn(logits, target)`` for a plain loss (``nn.CrossEntropyLoss()``, the CAS loss ...);
-- ``loss_fn(features, logits, target)`` when the loss sets ``needs_features = True`` (C+1 loss).
+- ``loss_fn(features, logits, target)`` when the loss sets ``needs_features = True`` (C+1 loss);
+- with several targets per sample (data ``(x, labels, regions)``), every target is passed in order:
+  ``loss_fn(logits, labels, regions)``.
+
+Threads: one policy for the whole package. ``fit(threads=...)`` sets torch's intra-op thread count
+for the run and restores it afterwards; the default ``TINY_MODEL_THREADS`` was measured with
+``benchmarks/threads.py`` on the chapters' tiny models (see that script's docstring).
 
 A loss that keeps a ``terms`` dict of detached scalars after each call (the C+1 loss's
 separability / compact / background parts) has the epoch mean of each term recorded in the history,
@@ -13,6 +19,7 @@ so a notebook can plot what every part of the loss did.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,28 +43,49 @@ class History:
         return len(self.loss)
 
 
+TINY_MODEL_THREADS = 1
+
+
 def _as_dataset(data) -> Dataset:
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = data
-        if not (torch.is_tensor(x) and torch.is_tensor(y)):
-            raise TypeError("data must be a Dataset or a tuple (x, y) of tensors")
-        if len(x) != len(y):
-            raise ValueError(f"data: x has {len(x)} samples but y has {len(y)}")
+    if isinstance(data, (tuple, list)) and len(data) >= 2:
+        if not all(torch.is_tensor(t) for t in data):
+            raise TypeError("data must be a Dataset or a tuple (x, y, ...) of tensors")
+        x, *targets = data
+        for i, y in enumerate(targets):
+            if len(y) != len(x):
+                raise ValueError(f"data: x has {len(x)} samples but target {i} has {len(y)}")
         if len(x) == 0:
             raise ValueError("data is empty")
-        return TensorDataset(x, y)
+        return TensorDataset(x, *targets)
     raise TypeError(
-        f"data must be a Dataset or a tuple (x, y) of tensors, got {type(data).__name__}"
+        f"data must be a Dataset or a tuple (x, y, ...) of tensors, got {type(data).__name__}"
     )
 
 
-def compute_loss(loss_fn: Callable, features, logits, target) -> torch.Tensor:
-    """Call ``loss_fn`` with features when it asks for them (``needs_features``), else without."""
+def compute_loss(loss_fn: Callable, features, logits, *targets) -> torch.Tensor:
+    """Call ``loss_fn`` with features when it asks for them (``needs_features``), else without;
+    every target of the batch follows the logits, in order."""
     if getattr(loss_fn, "needs_features", False):
-        return loss_fn(features, logits, target)
-    return loss_fn(logits, target)
+        return loss_fn(features, logits, *targets)
+    return loss_fn(logits, *targets)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run a block with ``threads`` intra-op threads (``None``: leave the setting alone)."""
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -83,15 +111,27 @@ def fit(
     progress: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     on_epoch_end: Callable[[int, nn.Module, History], None] | None = None,
+    threads: int | None = TINY_MODEL_THREADS,
 ) -> History:
     """Train ``model`` (returning ``(features, logits)``) with ``loss_fn`` on ``data``.
 
-    ``data`` is a ``(x, y)`` pair of tensors or a ``Dataset`` of pairs. Parameters of the loss
+    ``data`` is a ``(x, y)`` pair of tensors, a tuple ``(x, y1, y2, ...)`` when the loss takes
+    several targets, or a ``Dataset`` of such tuples. Parameters of the loss
     (learnable centres) are optimised with the model's. ``progress=None`` shows a tqdm bar unless
     running under CI. With ``checkpoint`` set, model, loss, optimizer and history are saved after
     every epoch, and a later call with the same path resumes after the last saved epoch.
+    ``threads`` torch threads are used during the run (``None``: torch's current setting; the
+    default suits the chapters' tiny models, pass ``None`` for a large one).
     Returns the ``History`` of epoch-mean losses and loss terms.
     """
+    with torch_threads(threads):
+        return _fit(model, loss_fn, data, epochs=epochs, batch_size=batch_size, lr=lr,
+                    optimizer=optimizer, weight_decay=weight_decay, seed=seed, device=device,
+                    progress=progress, checkpoint=checkpoint, on_epoch_end=on_epoch_end)
+
+
+def _fit(model, loss_fn, data, *, epochs, batch_size, lr, optimizer, weight_decay, seed, device,
+         progress, checkpoint, on_epoch_end) -> History:
     from tqdm.auto import tqdm
 
     if not isinstance(epochs, int) or epochs < 1:
@@ -129,10 +169,10 @@ def fit(
         if isinstance(loss_fn, nn.Module):
             loss_fn.train()
         total, count, term_sums = 0.0, 0, {}
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
+        for x, *targets in loader:
+            x, targets = x.to(device), [y.to(device) for y in targets]
             features, logits = model(x)
-            loss = compute_loss(loss_fn, features, logits, y)
+            loss = compute_loss(loss_fn, features, logits, *targets)
             opt.zero_grad()
             loss.backward()
             opt.step()
