@@ -21,7 +21,10 @@ ascending class-index order. Readings taken where the paper is silent (see GUIDE
   :math:`c_k \leftarrow \mathrm{normalize}(m\,c_k + (1 - m)\,\bar f_k)` with :math:`\bar f_k` the
   batch mean of the (normalised) class-``k`` features, momentum ``m = 0.9``; the centres start as
   random unit vectors. ``centers`` returns a copy, so the in-place update after a forward pass never
-  invalidates a graph that used the old centres.
+  invalidates a graph that used the old centres. Under data parallelism (``cplus_edu.voc``) pass
+  ``all_reduce=torch.distributed.all_reduce``: the batch's per-class sums and counts are then
+  summed over the processes before the update, so every process moves its centres by the global
+  batch's class means and all hold the same centres.
 - learnable and shared centres take their gradient from every term that uses them (autograd on
   eq. (1)); the moving average has none.
 """
@@ -76,12 +79,20 @@ class MovingAverageCenters(Centers):
     updates_from_features = True
 
     def __init__(
-        self, num_centers: int, feat_dim: int, momentum: float = 0.9, normalize: bool = True
+        self,
+        num_centers: int,
+        feat_dim: int,
+        momentum: float = 0.9,
+        normalize: bool = True,
+        all_reduce=None,
     ):
         super().__init__(normalize)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         self.momentum = momentum
+        #: ``None`` (one process) or a function summing a tensor in place over the processes
+        #: (``torch.distributed.all_reduce``); it is given the ``[C, D + 1]`` sums and counts
+        self.all_reduce = all_reduce
         self.register_buffer("running_centers", _random_directions(num_centers, feat_dim))
 
     @property
@@ -91,6 +102,10 @@ class MovingAverageCenters(Centers):
 
     @torch.no_grad()
     def update(self, class_sums: torch.Tensor, class_counts: torch.Tensor) -> None:
+        if self.all_reduce is not None:  # one collective for both: `[C, D + 1]`
+            stats = torch.cat([class_sums, class_counts[:, None].to(class_sums.dtype)], 1)
+            self.all_reduce(stats)
+            class_sums, class_counts = stats[:, :-1], stats[:, -1]
         present = class_counts > 0  # `[C]`: only classes seen in this batch move
         batch_means = class_sums[present] / class_counts[present, None]
         old = self.running_centers[present]
