@@ -109,7 +109,8 @@ def test_train_transform_shapes_values_and_determinism(tree):
     image, label = read_sample(list_samples("train", tree)[0])
     x, y = train_transform(image, label, SMOKE, np.random.default_rng([0, 1, 2]))
     x2, y2 = train_transform(image, label, SMOKE, np.random.default_rng([0, 1, 2]))
-    assert x.shape == (3, 48, 48) and x.dtype == torch.float32 and y.shape == (48, 48)
+    crop = SMOKE.crop_size
+    assert x.shape == (3, crop, crop) and x.dtype == torch.float32 and y.shape == (crop, crop)
     assert torch.equal(x, x2) and torch.equal(y, y2)
     assert set(y.unique().tolist()) <= {0, 1, 8, 15, 255}
 
@@ -132,4 +133,4 @@ def test_train_set_reads_through_the_sampler(tree):
     ds = VOCTrainSet(list_samples("train", tree), SMOKE)
     (index, seed), *_ = next(iter(IterationSampler(len(ds), 2, seed=0, start=0, stop=1)))
     x, y = ds[(index, seed)]
-    assert x.shape == (3, 48, 48)
+    assert x.shape == (3, SMOKE.crop_size, SMOKE.crop_size)

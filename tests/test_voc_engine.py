@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from cplus_edu.losses import MovingAverageCenters
-from cplus_edu.voc import get_config, read_run, write_voc_tree
-from cplus_edu.voc.__main__ import main
+from cplus_edu.voc import get_config, list_samples, read_run, write_voc_tree
+from cplus_edu.voc.data import read_sample
+from cplus_edu.voc.cli import main
 from cplus_edu.voc.engine import load_checkpoint, poly_lr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,8 @@ def _fused_available() -> bool:
      ("cplus1", "shared"), ("fused", "moving_average")],
 )  # fmt: skip
 def test_train_then_eval(tree, tmp_path, capsys, loss, centers):
-    args = _train_args(tree, tmp_path / "run", "--loss", loss, "--centers", centers)
+    args = _train_args(tree, tmp_path / "run", "--loss", loss, "--centers", centers,
+                       "--eval-every", "2")
     if loss == "fused" and not _fused_available():
         with pytest.raises(RuntimeError, match="FusedLoss"):
             main(args)
@@ -142,7 +144,7 @@ def test_two_process_gloo_ddp_keeps_the_centres_identical(tree, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
            "-m", "cplus_edu.voc", *_train_args(tree, out, "--loss", "cplus1", "--batch", "4",
-                                               "--iters", "3")]  # fmt: skip
+                                               "--iters", "3", "--eval-every", "3")]  # fmt: skip
     result = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(out / "last.pt")
@@ -152,3 +154,6 @@ def test_two_process_gloo_ddp_keeps_the_centres_identical(tree, tmp_path):
     start = MovingAverageCenters(20, 64).running_centers
     assert not torch.allclose(state["loss"]["cplus.center_representation.running_centers"], start)
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
+    evals = read_run(out).evals  # the val split evaluated by both ranks, confusion summed
+    assert len(evals) == 1 and evals[0]["pixels"] == sum(
+        int((read_sample(s)[1] != 255).sum()) for s in list_samples("val", tree))

@@ -28,6 +28,9 @@ _EXPORTS = {
     "metrics_from_confusion": "evaluate",
     "format_table": "evaluate",
     "write_voc_tree": "synthetic",
+    "run_cli": "cli",
+    "count_step": "estimates",
+    "gpu_estimate": "estimates",
     "read_run": "runs",
     "Run": "runs",
 }

@@ -14,7 +14,7 @@ behind seed 000's Table 1 baseline, 75.93 mIoU), field by field:
 - test: resize to (2048, 512) keeping the ratio, whole-image inference, prediction resized back.
 
 ``cpu-smoke`` keeps every step but shrinks the sizes: a ResNet-18 backbone (still output stride
-8), 64-channel ASPP and decoder, 48x48 crops from (96, 48), a batch of 2 and 4 iterations; it
+8), 64-channel ASPP and decoder, 32x32 crops from (64, 32), a batch of 2 and 4 iterations; it
 finishes in seconds on a laptop CPU and is what the tests and chapter 10 run.
 """
 
@@ -88,8 +88,8 @@ CONFIGS = {
         skip_channels=16,
         iterations=4,
         global_batch=2,
-        img_scale=(96, 48),
-        crop_size=48,
+        img_scale=(64, 32),
+        crop_size=32,
         train_split="train",
         num_workers=0,
         checkpoint_every=2,

@@ -22,8 +22,8 @@ random rescale of ``img_scale`` by a ratio in ``ratio_range`` keeping the aspect
 (the most frequent class at most ``cat_max_ratio`` of the crop), horizontal flip, photometric
 distortion (brightness, contrast, saturation, hue, as ``PhotoMetricDistortion``), normalisation
 with ImageNet's mean/std and padding to the crop (image 0, label 255). One difference: mmcv goes
-through OpenCV's uint8 HSV; we use matplotlib's float HSV (hue shift of +-18 OpenCV units =
-+-36 degrees, the same range).
+through OpenCV's 8-bit HSV (hue in 180 steps); we use PIL's (hue in 256 steps, the shift of
++-18 OpenCV steps = +-36 degrees rescaled), to need no OpenCV.
 """
 
 from __future__ import annotations
@@ -229,27 +229,30 @@ def random_crop(image, label, crop: int, cat_max_ratio: float, rng: np.random.Ge
 
 def photometric_distortion(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """mmseg's ``PhotoMetricDistortion``: each change with probability 1/2, contrast before or
-    after the HSV changes at random. ``[H, W, 3]`` uint8 in, float32 in [0, 255] out."""
-    from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
+    after the HSV changes at random; like mmcv, the image is rounded to uint8 after each change
+    and HSV is 8-bit (PIL's, hue in 256 steps instead of OpenCV's 180). ``[H, W, 3]`` uint8."""
 
-    img = image.astype(np.float32)
-    if rng.integers(2):  # brightness: + delta in [-32, 32]
-        img = np.clip(img + rng.uniform(-32, 32), 0, 255)
-    contrast_first = bool(rng.integers(2))
+    def convert(img, alpha=1.0, beta=0.0):
+        return np.clip(img.astype(np.float32) * alpha + beta, 0, 255).astype(np.uint8)
 
     def contrast(img):
-        return np.clip(img * rng.uniform(0.5, 1.5), 0, 255) if rng.integers(2) else img
+        return convert(img, alpha=rng.uniform(0.5, 1.5)) if rng.integers(2) else img
 
+    img = image
+    if rng.integers(2):  # brightness: + delta in [-32, 32]
+        img = convert(img, beta=rng.uniform(-32, 32))
+    contrast_first = bool(rng.integers(2))
     if contrast_first:
         img = contrast(img)
     do_sat, do_hue = bool(rng.integers(2)), bool(rng.integers(2))
     if do_sat or do_hue:
-        hsv = rgb_to_hsv(img / 255.0)
+        hsv = np.array(Image.fromarray(img).convert("HSV"))
         if do_sat:  # saturation x [0.5, 1.5]
-            hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.5, 1.5), 0, 1)
-        if do_hue:  # hue + [-18, 18] OpenCV units of 2 degrees
-            hsv[..., 0] = (hsv[..., 0] + rng.integers(-18, 19) / 180.0) % 1.0
-        img = hsv_to_rgb(hsv).astype(np.float32) * 255.0
+            hsv[..., 1] = convert(hsv[..., 1], alpha=rng.uniform(0.5, 1.5))
+        if do_hue:  # hue + [-18, 18] OpenCV units (of 180), here in PIL's 256 steps
+            shift = round(int(rng.integers(-18, 19)) * 256 / 180)
+            hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 256).astype(np.uint8)
+        img = np.asarray(Image.fromarray(hsv, mode="HSV").convert("RGB"))
     if not contrast_first:
         img = contrast(img)
     return img
@@ -269,12 +272,11 @@ def train_transform(image, label, cfg, rng: np.random.Generator):
     if rng.random() < cfg.flip_prob:
         image, label = image[:, ::-1], label[:, ::-1]
     image = photometric_distortion(image, rng) if cfg.photometric else image
-    x = normalize(image)
-    y = torch.from_numpy(label.astype(np.int64))
-    pad_h, pad_w = cfg.crop_size - x.shape[1], cfg.crop_size - x.shape[2]
-    if pad_h or pad_w:  # mmseg's Pad: image 0 (after normalising), label void
-        x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), value=0.0)
-        y = torch.nn.functional.pad(y, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
+    h, w = label.shape
+    x = torch.zeros(3, cfg.crop_size, cfg.crop_size)  # mmseg's Pad: image 0 after normalising,
+    y = torch.full((cfg.crop_size, cfg.crop_size), IGNORE_INDEX, dtype=torch.int64)  # label void
+    x[:, :h, :w] = normalize(image)
+    y[:h, :w] = torch.from_numpy(label.astype(np.int64))
     return x, y
 
 

@@ -280,13 +280,18 @@ def _truncate_log(path: Path, iteration: int) -> None:
 
 def train(opts: TrainOptions) -> Path:
     """Run (or resume) a training run into ``opts.out``; returns the path of ``last.pt``."""
+    from cplus_edu.train import torch_threads
+
+    with torch_threads(opts.threads):
+        return _train(opts)
+
+
+def _train(opts: TrainOptions) -> Path:
     import torch.distributed as dist
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
     cfg = opts.config
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
     d = setup_distributed(opts.device)
     if cfg.global_batch % d.world_size:
         raise ValueError(f"the global batch {cfg.global_batch} does not split over "
@@ -387,7 +392,7 @@ def train(opts: TrainOptions) -> Path:
             _log(log_path, record)
             bar.set_postfix(loss=f"{record['total']:.3f}", lr=f"{lr:.2e}")
             tick, images = now, 0
-        if done % cfg.eval_every == 0 or done == cfg.iterations:
+        if done % cfg.eval_every == 0:
             metrics = evaluate(unwrap(model), val_set, num_classes=cfg.num_classes,
                                device=d.device, rank=d.rank, world_size=d.world_size,
                                amp=opts.amp, limit=cfg.eval_images)  # fmt: skip

@@ -1,0 +1,156 @@
+"""Chapter 10's recipes: CPU smoke runs of the VOC runner, reading runs, the paper's Tables 1-2.
+
+Everything here drives ``cplus_edu.voc`` exactly as its command line does (``run_cli``), so the
+chapter runs the same code an instructor runs with ``torchrun`` on GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from cplus_edu.voc import (
+    Run,
+    VOC_CLASSES,
+    count_step,
+    get_config,
+    gpu_estimate,
+    read_run,
+    run_cli,
+)
+
+#: seed 000, Table 1 (PASCAL VOC val, DeepLabV3+ R50, 20k iterations): mIoU, mAcc, aAcc
+PAPER_TABLE1 = {
+    "L_sep (CE)": (75.93, 85.47, 94.59),
+    "L_sep + L_compact": (76.25, 86.10, 94.61),
+    "L_sep + L_compact + L_background (C+1)": (77.35, 86.37, 94.58),
+}
+#: seed 000, Table 2: the three centre representations (alpha 0.1, beta 1e-4)
+PAPER_TABLE2 = {
+    "learnable": (76.68, 86.29, 94.71),
+    "moving_average": (77.35, 86.70, 94.87),
+    "shared": (76.99, 86.57, 94.79),
+}
+
+#: GPUs the estimates are worked out for: (name, peak TFLOP/s, AMP?) - dense fp16/bf16 tensor-core
+#: peaks with AMP, fp32 otherwise, from the vendors' data sheets
+GPUS = (("V100 fp32", 15.7, False), ("V100 AMP", 125.0, True), ("A100 AMP", 312.0, True))
+
+
+def smoke_runs(data_root, out_dir, *, losses=("ce", "cplus1"), seeds=(0, 1), iters: int = 8,
+               centers: str = "moving_average", threads: int | None = None) -> dict:  # fmt: skip
+    """Train and evaluate ``cpu-smoke`` runs: ``{(loss, seed): Run}``, each with metrics.json."""
+    runs = {}
+    for loss in losses:
+        for seed in seeds:
+            out = Path(out_dir) / f"{loss}-seed{seed}"
+            args = ["--data-root", str(data_root), "--config", "cpu-smoke"]
+            extra = ["--threads", str(threads)] if threads else []
+            run_cli(["train", *args, "--out", str(out), "--loss", loss, "--centers", centers,
+                     "--iters", str(iters), "--seed", str(seed), "--checkpoint-every",
+                     str(iters), "--eval-every", str(10 * iters), *extra])  # fmt: skip
+            run_cli(["eval", "--data-root", str(data_root), "--checkpoint", str(out / "last.pt"),
+                     "--out", str(out / "metrics.json"), *extra])  # fmt: skip
+            runs[(loss, seed)] = read_run(out)
+    return runs
+
+
+def mean_std(values) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if len(values) < 2:
+        return f"{values[0]:.2f}" if values else "-"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def comparison_table(runs: dict) -> str:
+    """mIoU / mAcc / aAcc per loss, mean ± std over seeds, as text."""
+    by_loss: dict[str, list[Run]] = {}
+    for (loss, _), run in runs.items():
+        by_loss.setdefault(loss, []).append(run)
+    lines = [f"{'loss':<10}{'runs':>5}{'mIoU':>18}{'mAcc':>18}{'aAcc':>18}"]
+    for loss, group in by_loss.items():
+        cells = [mean_std([r.last_eval[k] for r in group]) for k in ("mIoU", "mAcc", "aAcc")]
+        lines.append(f"{loss:<10}{len(group):>5}" + "".join(f"{c:>18}" for c in cells))
+    return "\n".join(lines)
+
+
+def plot_loss_terms(runs: dict, terms=("total", "aux_ce", "compact", "background")):
+    """One panel per loss term: every run's curve (a term a loss does not have is skipped)."""
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.4 * len(terms), 3.0))
+    colours = {"ce": "tab:blue", "cplus1": "tab:orange", "fused": "tab:green"}
+    for ax, term in zip(np.atleast_1d(axes), terms):
+        for (loss, seed), run in runs.items():
+            it, values = run.curve(term)
+            if len(it):
+                ax.plot(it, values, color=colours.get(loss, "k"), alpha=0.8,
+                        label=f"{loss} seed {seed}", marker="o", ms=3)  # fmt: skip
+        ax.set(title=term, xlabel="iteration", ylabel="loss (unweighted term)")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle("Logged loss terms per iteration (log.jsonl)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class_iou(named_metrics: dict):
+    """Per-class IoU bars, one bar group per class, one colour per named metrics dict; classes
+    undefined in every run (absent from labels and predictions) are left out."""
+    keep = [i for i in range(len(VOC_CLASSES))
+            if any(m["per_class_iou"][i] is not None for m in named_metrics.values())]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(keep) * len(named_metrics)), 3.2))
+    width = 0.8 / len(named_metrics)
+    for j, (name, m) in enumerate(named_metrics.items()):
+        values = [m["per_class_iou"][i] or 0.0 for i in keep]
+        ax.bar(np.arange(len(keep)) + j * width, values, width, label=f"{name} (mIoU "
+               f"{m['mIoU']:.1f})")  # fmt: skip
+    ax.set_xticks(np.arange(len(keep)) + 0.4 - width / 2, [VOC_CLASSES[i] for i in keep])
+    ax.set(ylabel="IoU (%)", ylim=(0, 100), title="Per-class IoU on the val split")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def paper_tables(ce: dict | None = None, cplus: dict | None = None,
+                 centers: dict | None = None) -> str:  # fmt: skip
+    """The paper's Tables 1 and 2 with a column for a run's numbers (``-`` where none)."""
+
+    def row(name, paper, got):
+        ours = "  ".join(f"{got[k]:6.2f}" for k in ("mIoU", "mAcc", "aAcc")) if got else "-"
+        return f"{name:<42}{paper[0]:>7.2f}{paper[1]:>7.2f}{paper[2]:>7.2f}   {ours}"
+
+    head = f"{'':<42}{'mIoU':>7}{'mAcc':>7}{'aAcc':>7}   your run (mIoU mAcc aAcc)"
+    t1 = list(PAPER_TABLE1.items())
+    lines = ["Table 1 (seed 000): loss terms", head, row(*t1[0], ce), row(*t1[1], None),
+             row(*t1[2], cplus), "", "Table 2 (seed 000): centre representations", head]
+    lines += [row(k, v, (centers or {}).get(k)) for k, v in PAPER_TABLE2.items()]
+    return "\n".join(lines)
+
+
+def gpu_estimates(cpu_images_per_s: float | None = None) -> tuple[str, dict]:
+    """Per-GPU memory and time of ``paper-voc-20k`` on 8 and 4 GPUs of each kind in ``GPUS``
+    (estimates from counted FLOPs at 30 % utilisation), and, given the CPU smoke run's measured
+    images/s, the GFLOP/s this CPU sustained and what 20k paper iterations would take on it."""
+    paper, smoke = get_config("paper-voc-20k"), get_config("cpu-smoke")
+    cost, smoke_cost = count_step(paper), count_step(smoke)
+    lines = [f"paper step: {cost.train_flops / 1e9:.0f} GFLOP per 512x512 image (forward + "
+             f"backward), {cost.activation_bytes / 2**30:.2f} GiB of saved float32 activations "
+             f"per image, {cost.parameters / 1e6:.1f} M parameters", "",
+             f"{'GPUs':<16}{'x imgs':>7}{'s/iter':>8}{'20k iters':>11}{'GiB/GPU':>9}"]  # fmt: skip
+    for name, tflops, amp in GPUS:
+        for gpus in (8, 4):
+            e = gpu_estimate(cost, paper, gpus=gpus, peak_tflops=tflops, amp=amp)
+            lines.append(f"{gpus} x {name:<12}{e.images_per_gpu:>7}{e.seconds_per_iteration:>8.2f}"
+                         f"{e.hours:>9.1f} h{e.memory_gib_per_gpu:>9.1f}")  # fmt: skip
+    result = {"cost": cost, "smoke_cost": smoke_cost}
+    if cpu_images_per_s:
+        gflops = smoke_cost.train_flops * cpu_images_per_s / 1e9
+        hours = cost.train_flops * paper.global_batch * paper.iterations / (gflops * 1e9) / 3600
+        lines += ["", f"this CPU sustained {gflops:.1f} GFLOP/s on the smoke model; at that rate "
+                  f"the paper's 20k iterations would take ~{hours / 24:.0f} days here"]  # fmt: skip
+        result.update(cpu_gflops=gflops, cpu_days=hours / 24)
+    lines.append("(all estimates: assumed 30 % of peak, memory without the CUDA context)")
+    return "\n".join(lines), result
