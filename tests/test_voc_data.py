@@ -125,8 +125,9 @@ def test_iteration_sampler_is_a_function_of_the_iteration():
     per_rank = [batches(start=0, stop=3, rank=r, world_size=2) for r in (0, 1)]
     stream = [i for it in range(3) for r in (0, 1) for i, _ in per_rank[r][it]]
     assert sorted(stream[:10]) == list(range(10)) and len(set(stream[10:])) == 2
-    assert batches(start=0, stop=1, rank=0, world_size=2) != batches(start=0, stop=1, rank=1,
-                                                                      world_size=2)
+    assert batches(start=0, stop=1, rank=0, world_size=2) != batches(
+        start=0, stop=1, rank=1, world_size=2
+    )
 
 
 def test_train_set_reads_through_the_sampler(tree):

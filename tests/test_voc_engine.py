@@ -1,4 +1,4 @@
-"""cplus_edu.voc end to end on the CPU: train -> eval per loss, kill -9 and resume, 2-process DDP."""
+"""cplus_edu.voc end to end on the CPU: train -> eval per loss, kill -9 + resume, 2-process DDP."""
 
 import json
 import os
@@ -14,8 +14,8 @@ import torch
 
 from cplus_edu.losses import MovingAverageCenters
 from cplus_edu.voc import get_config, list_samples, read_run, write_voc_tree
-from cplus_edu.voc.data import read_sample
 from cplus_edu.voc.cli import main
+from cplus_edu.voc.data import read_sample
 from cplus_edu.voc.engine import load_checkpoint, poly_lr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,9 @@ def _fused_available() -> bool:
      ("cplus1", "shared"), ("fused", "moving_average")],
 )  # fmt: skip
 def test_train_then_eval(tree, tmp_path, capsys, loss, centers):
-    args = _train_args(tree, tmp_path / "run", "--loss", loss, "--centers", centers,
-                       "--eval-every", "2")
+    args = _train_args(
+        tree, tmp_path / "run", "--loss", loss, "--centers", centers, "--eval-every", "2"
+    )
     if loss == "fused" and not _fused_available():
         with pytest.raises(RuntimeError, match="FusedLoss"):
             main(args)
@@ -156,4 +157,21 @@ def test_two_process_gloo_ddp_keeps_the_centres_identical(tree, tmp_path):
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
     evals = read_run(out).evals  # the val split evaluated by both ranks, confusion summed
     assert len(evals) == 1 and evals[0]["pixels"] == sum(
-        int((read_sample(s)[1] != 255).sum()) for s in list_samples("val", tree))
+        int((read_sample(s)[1] != 255).sum()) for s in list_samples("val", tree)
+    )
+
+
+def test_loss_runs_in_float32_under_autocast():
+    from cplus_edu.voc import SegmentationCriterion, build_model
+
+    cfg = get_config("cpu-smoke")
+    model = build_model(cfg)
+    criterion = SegmentationCriterion(cfg, "cplus1", classifier=model.classifier)
+    y = torch.randint(0, 21, (2, 32, 32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(2, 3, 32, 32))
+        assert out.logits.dtype == torch.bfloat16
+        loss = criterion(out, y)
+    assert loss.dtype == torch.float32
+    assert all(t.dtype == torch.float32 for t in criterion.terms.values())
+    loss.backward()

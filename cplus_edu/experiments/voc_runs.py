@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cplus_edu.voc import (
-    Run,
     VOC_CLASSES,
+    Run,
     count_step,
     get_config,
     gpu_estimate,
@@ -124,8 +124,16 @@ def paper_tables(ce: dict | None = None, cplus: dict | None = None,
 
     head = f"{'':<42}{'mIoU':>7}{'mAcc':>7}{'aAcc':>7}   your run (mIoU mAcc aAcc)"
     t1 = list(PAPER_TABLE1.items())
-    lines = ["Table 1 (seed 000): loss terms", head, row(*t1[0], ce), row(*t1[1], None),
-             row(*t1[2], cplus), "", "Table 2 (seed 000): centre representations", head]
+    lines = [
+        "Table 1 (seed 000): loss terms",
+        head,
+        row(*t1[0], ce),
+        row(*t1[1], None),
+        row(*t1[2], cplus),
+        "",
+        "Table 2 (seed 000): centre representations",
+        head,
+    ]
     lines += [row(k, v, (centers or {}).get(k)) for k, v in PAPER_TABLE2.items()]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""``python -m cplus_edu.voc`` (and ``torchrun ... -m cplus_edu.voc``): see ``cplus_edu.voc.cli``."""
+"""``python -m cplus_edu.voc`` (and ``torchrun ... -m cplus_edu.voc``): see ``voc.cli``."""
 
 import sys
 

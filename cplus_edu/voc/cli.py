@@ -1,4 +1,4 @@
-"""The command line: ``python -m cplus_edu.voc train|eval ...`` (also under ``torchrun --nproc_per_node N -m``).
+"""The command line: ``python -m cplus_edu.voc train|eval ...`` (or ``torchrun ... -m``).
 
 Examples::
 
@@ -26,28 +26,44 @@ from cplus_edu.voc.engine import CENTERS, LOSSES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cplus_edu.voc", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cplus_edu.voc",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or --resume) a run into --out")
-    t.add_argument("--data-root", default=None,
-                   help="folder holding VOCdevkit/ (and SBD/); default $CPLUS_EDU_DATA")
+    t.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding VOCdevkit/ (and SBD/); default $CPLUS_EDU_DATA",
+    )
     t.add_argument("--out", required=True, help="run directory (last.pt, log.jsonl, config.json)")
     t.add_argument("--config", default="paper-voc-20k", choices=sorted(CONFIGS))
     t.add_argument("--loss", default="ce", choices=LOSSES)
     t.add_argument("--centers", default="moving_average", choices=CENTERS)
+    t.add_argument("--alpha", type=float, default=None, help="C+1 weight of L_compact (0.1)")
+    t.add_argument("--beta", type=float, default=None, help="C+1 weight of L_background (1e-4)")
+    t.add_argument("--margin", type=float, default=None, help="C+1 background margin m_b (1.0)")
     t.add_argument("--iters", type=int, default=None, help="iterations (default: the config's)")
     t.add_argument("--batch", type=int, default=None, help="global batch (default: the config's)")
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--eval-every", type=int, default=None)
-    t.add_argument("--eval-images", type=int, default=None,
-                   help="evaluate on the first N val images only (periodic evaluation)")
+    t.add_argument(
+        "--eval-images",
+        type=int,
+        default=None,
+        help="evaluate on the first N val images only (periodic evaluation)",
+    )
     t.add_argument("--train-split", default=None, choices=("train", "trainaug"))
     t.add_argument("--workers", type=int, default=None, help="data loader workers per process")
     t.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
     t.add_argument("--amp", action="store_true", help="mixed precision (loss stays float32)")
-    t.add_argument("--pretrained", action="store_true",
-                   help="torchvision ImageNet weights for the backbone (needs them cached/online)")
+    t.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="torchvision ImageNet weights for the backbone (needs them cached/online)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     t.add_argument("--threads", type=int, default=None, help="torch threads per process")
@@ -68,7 +84,7 @@ def run_train(args) -> Path:
     cfg = get_config(args.config).replace(
         iterations=args.iters, global_batch=args.batch, checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every, eval_images=args.eval_images, train_split=args.train_split,
-        num_workers=args.workers,
+        num_workers=args.workers, alpha=args.alpha, beta=args.beta, margin=args.margin,
     )  # fmt: skip
     opts = TrainOptions(data_root=args.data_root, out=args.out, config=cfg, loss=args.loss,
                         centers=args.centers, resume=args.resume, amp=args.amp,
@@ -126,4 +142,3 @@ def main(argv=None) -> int:
     else:
         run_eval(args)
     return 0
-

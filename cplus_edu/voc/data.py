@@ -98,7 +98,9 @@ def _aug_samples(root) -> list[Sample]:
     aug = voc / "SegmentationClassAug"
     if aug.is_dir():
         aug_list = voc / "ImageSets" / "Segmentation" / "aug.txt"
-        ids = _read_ids(aug_list) if aug_list.is_file() else sorted(p.stem for p in aug.glob("*.png"))
+        ids = (
+            _read_ids(aug_list) if aug_list.is_file() else sorted(p.stem for p in aug.glob("*.png"))
+        )
         return [Sample(voc / "JPEGImages" / f"{i}.jpg", aug / f"{i}.png") for i in ids]
     sbd = sbd_dir(root)
     if not (sbd / "img").is_dir() or not (sbd / "cls").is_dir():

@@ -48,7 +48,7 @@ from torch import nn
 
 from cplus_edu.utils import progress_disabled, seed_everything
 from cplus_edu.voc.config import VOCConfig
-from cplus_edu.voc.data import VOCEvalSet, VOCTrainSet, IterationSampler, list_samples
+from cplus_edu.voc.data import IterationSampler, VOCEvalSet, VOCTrainSet, list_samples
 from cplus_edu.voc.evaluate import _amp_dtype, evaluate
 from cplus_edu.voc.model import build_model
 
@@ -184,7 +184,7 @@ def poly_lr(iteration: int, cfg: VOCConfig) -> float:
     return (cfg.lr - cfg.min_lr) * (1 - iteration / cfg.iterations) ** cfg.power + cfg.min_lr
 
 
-# --- checkpoints -----------------------------------------------------------------------------------
+# --- checkpoints ------------------------------------------------------------
 
 
 def rng_state() -> dict:
@@ -222,7 +222,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
-# --- the loop --------------------------------------------------------------------------------------
+# --- the loop ---------------------------------------------------------------
 
 
 @dataclass
@@ -343,10 +343,13 @@ def _train(opts: TrainOptions) -> Path:
     if d.main:
         (out / "config.json").write_text(json.dumps(
             {"config": cfg.to_dict(), "loss": opts.loss, "centers": opts.centers,
-             "world_size": d.world_size, "amp": opts.amp, "seed": opts.seed}, indent=1))  # fmt: skip
+             "world_size": d.world_size, "amp": opts.amp, "seed": opts.seed},
+            indent=1))  # fmt: skip
 
-    sampler = IterationSampler(len(train_samples), batch, seed=opts.seed, start=start,
-                               stop=cfg.iterations, rank=d.rank, world_size=d.world_size)  # fmt: skip
+    sampler = IterationSampler(
+        len(train_samples), batch, seed=opts.seed, start=start, stop=cfg.iterations,
+        rank=d.rank, world_size=d.world_size,
+    )  # fmt: skip
     loader = DataLoader(
         VOCTrainSet(train_samples, cfg), batch_sampler=sampler, num_workers=cfg.num_workers,
         pin_memory=d.device.type == "cuda", generator=torch.Generator(),  # leaves global RNG be

@@ -7,8 +7,8 @@
       layer2                                                                            │
       layer3 (dilation 2) ── aux FCN head -> aux logits [B, K, H/8, W/8]                │
       layer4 (dilation 4) -> [B, 2048, H/8, W/8] -> ASPP (rates 12/24/36) -> 512 ─ x2 up ┤ concat
-                                                           two 3x3 convs -> features [B, 512, H/4, W/4]
-                                                           dropout + 1x1 classifier -> logits [B, K, H/4, W/4]
+                                         two 3x3 convs -> features [B, 512, H/4, W/4]
+                                         dropout + 1x1 classifier -> logits [B, K, H/4, W/4]
 
 The backbone is torchvision's ResNet (ImageNet weights with ``pretrained=True``), with the strides
 of layer3 and layer4 replaced by dilations 2 and 4 in *every* block, as mmseg's ResNet does

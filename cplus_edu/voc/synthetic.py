@@ -85,7 +85,7 @@ def write_voc_tree(root, n_train: int = 8, n_val: int = 4, size: tuple[int, int]
 
     splits = {"train": [f"2007_{i:06d}" for i in range(n_train)],
               "val": [f"2008_{i:06d}" for i in range(n_val)]}  # fmt: skip
-    for split, ids in splits.items():
+    for ids in splits.values():
         for name in ids:
             image, label = scene()
             Image.fromarray(image).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
@@ -126,7 +126,8 @@ def write_voc_tree(root, n_train: int = 8, n_val: int = 4, size: tuple[int, int]
                 Image.fromarray(image).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
             else:
                 label = np.asarray(Image.open(voc / "SegmentationClass" / f"{name}.png"))
-            write_png(np.where(label == 255, 0, label).astype(np.uint8), aug_dir / f"{name}.png",
-                      mode="L")
+            write_png(
+                np.where(label == 255, 0, label).astype(np.uint8), aug_dir / f"{name}.png", mode="L"
+            )
         (lists / "aug.txt").write_text("".join(f"{i}\n" for i in sbd_ids))
     return root
