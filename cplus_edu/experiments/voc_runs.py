@@ -7,12 +7,12 @@ chapter runs the same code an instructor runs with ``torchrun`` on GPUs.
 from __future__ import annotations
 
 import math
-import statistics
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cplus_edu.experiments.tables import mean_std
 from cplus_edu.voc import (
     VOC_CLASSES,
     Run,
@@ -59,11 +59,12 @@ def smoke_runs(data_root, out_dir, *, losses=("ce", "cplus1"), seeds=(0, 1), ite
     return runs
 
 
-def mean_std(values) -> str:
+def _mean_std_text(values) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
-    if len(values) < 2:
-        return f"{values[0]:.2f}" if values else "-"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{mean:.2f} ± {std:.2f}"
 
 
 def comparison_table(runs: dict) -> str:
@@ -73,7 +74,7 @@ def comparison_table(runs: dict) -> str:
         by_loss.setdefault(loss, []).append(run)
     lines = [f"{'loss':<10}{'runs':>5}{'mIoU':>18}{'mAcc':>18}{'aAcc':>18}"]
     for loss, group in by_loss.items():
-        cells = [mean_std([r.last_eval[k] for r in group]) for k in ("mIoU", "mAcc", "aAcc")]
+        cells = [_mean_std_text([r.last_eval[k] for r in group]) for k in ("mIoU", "mAcc", "aAcc")]
         lines.append(f"{loss:<10}{len(group):>5}" + "".join(f"{c:>18}" for c in cells))
     return "\n".join(lines)
 
