@@ -63,6 +63,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from PIL import Image
 
 import cplus_edu
 from cplus_edu.experiments import (
@@ -134,8 +135,6 @@ data_root = write_voc_tree(workdir / "data", n_train=N_TRAIN, n_val=N_VAL, size=
 train_samples = list_samples("train", data_root)
 print(f"{len(train_samples)} train, {len(list_samples('val', data_root))} val images under "
       f"{data_root / 'VOCdevkit' / 'VOC2012'}")  # fmt: skip
-
-from PIL import Image  # noqa: E402
 
 fig, axes = plt.subplots(2, 4, figsize=(9, 3.6))
 for k, sample in enumerate(train_samples[:4]):

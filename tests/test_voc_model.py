@@ -47,11 +47,15 @@ def test_smoke_model_is_resnet18_at_stride_8_and_converts_to_syncbn():
     assert nn.SyncBatchNorm in kinds and nn.BatchNorm2d not in kinds
 
 
-def test_pretrained_offline_error_is_clear(monkeypatch):
+def test_pretrained_offline_error_is_clear(monkeypatch, tmp_path):
+    import torchvision.models._api as weights_api
+
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    # torchvision's weights call this (imported by name there); nothing reaches the network
+    monkeypatch.setattr(weights_api, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(RuntimeError, match="ImageNet weights for resnet18.*without --pretrained"):
         DeepLabV3Plus(backbone="resnet18", aspp_channels=8, decoder_channels=8, pretrained=True)
 
