@@ -97,7 +97,7 @@ def plot_loss_terms(runs: dict, terms=("total", "aux_ce", "compact", "background
     return fig
 
 
-def plot_per_class_iou(named_metrics: dict):
+def plot_per_class_iou(named_metrics: dict, title: str = "Per-class IoU on the val split"):
     """Per-class IoU bars, one bar group per class, one colour per named metrics dict; classes
     undefined in every run (absent from labels and predictions) are left out."""
     keep = [i for i in range(len(VOC_CLASSES))
@@ -109,7 +109,7 @@ def plot_per_class_iou(named_metrics: dict):
         ax.bar(np.arange(len(keep)) + j * width, values, width, label=f"{name} (mIoU "
                f"{m['mIoU']:.1f})")  # fmt: skip
     ax.set_xticks(np.arange(len(keep)) + 0.4 - width / 2, [VOC_CLASSES[i] for i in keep])
-    ax.set(ylabel="IoU (%)", ylim=(0, 100), title="Per-class IoU on the val split")
+    ax.set(ylabel="IoU (%)", ylim=(0, 100), title=title, xlabel="class (those in the data)")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
