@@ -139,7 +139,9 @@ class MarginHead(nn.Module):
         cos = self.cosine(embeddings)  # `[N, K]`
         index = labels[:, None]
         target = self.target_logit(cos.gather(1, index).squeeze(1))  # `[N]`: psi(theta_y)
-        return cos.scatter(1, index, target[:, None]) * self.logit_scale(embeddings)
+        scale = self.logit_scale(embeddings)
+        # one fresh [N, K] tensor, written in place at the labels (mul does not save its output)
+        return (cos * scale).scatter_(1, index, target[:, None] * scale)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(self.margin_logits(embeddings, labels), labels)
@@ -156,6 +158,10 @@ class NormFaceLoss(MarginHead):
         if margin != 0:
             raise ValueError(f"NormFace has no margin: margin must be 0, got {margin!r}")
         super().__init__(num_classes, embedding_size, margin, scale)
+
+    def margin_logits(self, embeddings, labels):
+        self._check(embeddings, labels)
+        return self.cosine(embeddings) * self.scale  # eq. (NormFace): nothing to change at y
 
 
 class CosFaceLoss(MarginHead):
