@@ -7,7 +7,19 @@ direction of imports). Notebooks import the recipes from here.
 
 from cplus_edu._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "MARGIN_HEADS": "margin_family",
+    "MARGIN_GRID": "margin_family",
+    "FAMILY_HEADS": "margin_family",
+    "load_margin_data": "margin_family",
+    "train_head": "margin_family",
+    "summarize_heads": "margin_family",
+    "format_head_summary": "margin_family",
+    "draw_circle": "margin_family",
+    "draw_sphere": "margin_family",
+    "digit_legend": "margin_family",
+    "angular_stats": "margin_family",
+}
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
