@@ -236,6 +236,7 @@ plt.show()
 # gaps (the share of directions where no class wins with its margin grows with the margin) and
 # that the paper's margin gives a smaller spread than no margin.
 
+
 # %%
 def gap_share(snap):
     return float((snap.margin_regions < 0).mean())
