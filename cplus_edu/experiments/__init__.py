@@ -19,6 +19,15 @@ _EXPORTS: dict[str, str] = {
     "draw_sphere": "margin_family",
     "digit_legend": "margin_family",
     "angular_stats": "margin_family",
+    "CC_LOSSES": "channel_corr",
+    "CC_PAPER": "channel_corr",
+    "FocalLoss": "channel_corr",
+    "run_losses": "channel_corr",
+    "summarize_runs": "channel_corr",
+    "format_runs": "channel_corr",
+    "paired_gain": "channel_corr",
+    "class_separation": "channel_corr",
+    "class_heatmap": "channel_corr",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
