@@ -90,6 +90,7 @@ def test_cc_loss_makes_attention_class_specific():
     x[y == 2, :, 6:] += 1.0
 
     def gap(loss_fn):
+        torch.manual_seed(0)
         model = ChannelAttentionCNN(1, 3, width=4, features="attention")
         fit(model, loss_fn, (x, y), epochs=10, batch_size=16, lr=1e-2, seed=0, progress=False)
         with torch.no_grad():
@@ -120,3 +121,19 @@ def test_bad_input():
         CCLoss(weight=-1.0)
     with pytest.raises(ValueError, match="features must be"):
         ChannelAttentionCNN(features="maps")
+
+
+def test_chapter_focal_loss_and_separation():
+    from cplus_edu.experiments.channel_corr import FocalLoss, class_heatmap, class_separation
+
+    _, logits, y = _batch(n=12, k=4)
+    assert FocalLoss(0.0)(logits, y).item() == pytest.approx(F.cross_entropy(logits, y).item())
+    p = logits.softmax(1)
+    slow = sum(-((1 - p[i, y[i]]) ** 2) * math.log(p[i, y[i]]) for i in range(12)) / 12
+    assert FocalLoss(2.0)(logits, y).item() == pytest.approx(float(slow), rel=1e-10)
+    att = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.5]])
+    labels = torch.tensor([0, 0, 1, 1])
+    sep = class_separation(att, labels)
+    assert sep["intra"] == pytest.approx(0.125 / 2 * 2 / 2)  # pairs (0,1): 0, (2,3): 0.125
+    assert sep["inter"] == pytest.approx((1.0 + 1.25 / 2 * 2 / 1 * 0.5 + 1.0 + 0.625) / 4, rel=1e-6)
+    torch.testing.assert_close(class_heatmap(att, labels), torch.tensor([[1.0, 0.0], [0.0, 0.75]]))

@@ -127,9 +127,10 @@ def test_margin_model_trains_with_fit():
     centers = torch.randn(3, 6, generator=g) * 3
     y = torch.arange(3).repeat(60)
     x = centers[y] + torch.randn(len(y), 6, generator=g)
-    model = MarginModel(MLP(6, 3, embedding_dim=2, hidden=(16,)), ArcFaceLoss(3, 2, scale=8.0))
+    torch.manual_seed(0)
+    model = MarginModel(MLP(6, 3, embedding_dim=3, hidden=(16,)), ArcFaceLoss(3, 3, scale=8.0))
     before = model.head.weight.detach().clone()
-    history = fit(model, model.loss, (x, y), epochs=15, lr=1e-2, progress=False)
+    history = fit(model, model.loss, (x, y), epochs=15, batch_size=16, lr=1e-2, progress=False)
     assert not torch.equal(before, model.head.weight)  # the head's weight is trained
     assert history.loss[-1] < history.loss[0]
     _, logits = model(x)
@@ -164,3 +165,25 @@ def test_bad_input():
         NormFaceLoss(K, D, margin=0.2)
     with pytest.raises(ValueError, match="num_classes"):
         CosFaceLoss(1, D)
+
+
+def test_chapter_helpers_angles_labels_and_circle_regions():
+    from cplus_edu.experiments.margin_family import angular_stats, circle_regions, relabel
+
+    deg = torch.deg2rad(torch.tensor([-10.0, 10.0, 80.0, 100.0]))
+    f = torch.stack([deg.cos(), deg.sin()], 1) * 3.0  # norms do not matter
+    stats = angular_stats(f, torch.tensor([0, 0, 1, 1]))
+    assert stats["spread_deg"] == pytest.approx(10.0, abs=1e-4)
+    assert stats["inter_min_deg"] == pytest.approx(90.0, abs=1e-4)
+    digits = torch.arange(10)
+    assert relabel("ArcFace", digits).tolist() == [0, 1, 2, 3, 4, 5, -1, -1, -1, -1]
+    assert relabel("C+1", digits).tolist() == [1, 2, 3, 4, 5, 6, 0, 0, 0, 0]
+    # ArcFace with four weights 90 degrees apart: a class still wins with margin m where
+    # theta + m < the angle to the neighbour, i.e. a gap of m on each boundary
+    head = ArcFaceLoss(4, 2, margin=0.5, scale=4.0)
+    phi = torch.arange(4) * math.pi / 2
+    head.weight.data = torch.stack([phi.cos(), phi.sin()], 1)
+    model = MarginModel(MLP(3, 4, embedding_dim=2), head)
+    plain, wins = circle_regions(model, "ArcFace", n_angles=3600)
+    assert plain[0] == 0 and plain[900] == 1
+    assert (wins < 0).mean() == pytest.approx(4 * 0.5 / (2 * math.pi), abs=2e-3)
