@@ -55,7 +55,7 @@
 # and 3-D, margin snapshots for the slider, and one 64-D pair for the UMAP view. About a minute
 # of training on a 2-core CPU. `PAPER_SCALE = True` uses all training images and 5 seeds.
 
-# %%
+# %% tags=["parameters"]
 PAPER_SCALE = False
 
 N_PER_CLASS = 500  # training images per digit

@@ -44,7 +44,7 @@
 # CNN of width 8 (32 channels at the end), 3 seeds. `PAPER_SCALE = True` trains on all images at
 # full resolution, a wider net and 5 seeds (hours on a CPU).
 
-# %%
+# %% tags=["parameters"]
 PAPER_SCALE = False
 
 MNIST_PER_CLASS, CIFAR_PER_CLASS = 200, 250  # training images per class
