@@ -1,9 +1,10 @@
 """MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 as tensors, with deterministic class subsets.
 
 Each loader returns ``(images, labels)``: ``images`` float32 in [0, 1] of shape ``[N, 1, 28, 28]``
-(MNIST, Fashion-MNIST) or ``[N, 3, 32, 32]`` (CIFAR), ``labels`` int64 ``[N]`` with the dataset's
-own label numbers. ``classes`` keeps only those labels; ``n_per_class`` draws that many samples of
-each kept class with a seeded permutation, so the same arguments always give the same subset.
+(MNIST, Fashion-MNIST, ``load_cifar10_gray``) or ``[N, 3, 32, 32]`` (CIFAR), ``labels`` int64
+``[N]`` with the dataset's own label numbers. ``classes`` keeps only those labels;
+``n_per_class`` draws that many samples of each kept class with a seeded permutation, so the same
+arguments always give the same subset.
 
 Reading uses torchvision's datasets on their standard layouts under the data root (see
 ``cplus_edu.data.root``). Nothing is downloaded unless ``download=True``; then torchvision fetches
