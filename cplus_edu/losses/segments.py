@@ -39,17 +39,19 @@ def mean_over(values: Tensor, mask: Tensor) -> Tensor:
     return (values * mask).sum() / mask.sum().clamp_min(1)
 
 
-def _valid_range(flat: Tensor, ignore_index: int) -> tuple[int, int] | None:
-    """`(min, max)` of the ids of `flat` other than `ignore_index`, or None if every pixel is
-    ignored. One pass in the usual case; a second one only if `ignore_index` is the min or max."""
+def _valid_range(flat: Tensor, ignore_index: int) -> tuple[int, int, bool] | None:
+    """`(min, max, maybe_ignored)` of the ids of `flat` other than `ignore_index`, or None if
+    every pixel is ignored; `maybe_ignored` is False if no pixel can hold `ignore_index`. One pass
+    in the usual case; a second one only if `ignore_index` is the min or the max."""
     low, high = (int(v) for v in torch.aminmax(flat))
+    maybe_ignored = low <= ignore_index <= high
     if low == high == ignore_index:
         return None
     if low == ignore_index:  # e.g. -100 below every id: the smallest id among the others
         low = int(torch.where(flat == ignore_index, high, flat).min())
     if high == ignore_index:  # e.g. 255 above every id
         high = int(torch.where(flat == ignore_index, low, flat).max())
-    return low, high
+    return low, high, maybe_ignored
 
 
 class RegionBins:
@@ -79,10 +81,7 @@ class RegionBins:
         self._local: Tensor | None = None  # [B, P] bin of each pixel (garbage where ignored)
         self._index: Tensor | None = None
         id_range = _valid_range(self._flat, self._ignore_index) if self._flat.numel() else None
-        if id_range is None:
-            low, high = 0, -1
-        else:
-            low, high = id_range
+        low, high, self._maybe_ignored = (0, -1, True) if id_range is None else id_range
         span = high - low + 1  # Python ints: no int64 overflow
         self._low, self._high = low, high
         if span > pixels:  # huge ids: compact them so bins stay O(pixels)
@@ -111,8 +110,10 @@ class RegionBins:
         """`[B, P]` bin of each pixel in `[0, K]`, `K` for ignored pixels (the dump bin)."""
         if self._index is None:
             local = self._flat - self._low if self._local is None else self._local
-            ignored = self._flat == self._ignore_index
-            self._index = torch.where(ignored, self.num_bins, local)
+            if self._maybe_ignored:
+                ignored = self._flat == self._ignore_index
+                local = torch.where(ignored, self.num_bins, local)
+            self._index = local
         return self._index
 
     def one_hot(self, dtype: torch.dtype = torch.float32) -> Tensor:
