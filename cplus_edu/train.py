@@ -125,13 +125,39 @@ def fit(
     Returns the ``History`` of epoch-mean losses and loss terms.
     """
     with torch_threads(threads):
-        return _fit(model, loss_fn, data, epochs=epochs, batch_size=batch_size, lr=lr,
-                    optimizer=optimizer, weight_decay=weight_decay, seed=seed, device=device,
-                    progress=progress, checkpoint=checkpoint, on_epoch_end=on_epoch_end)
+        return _fit(
+            model,
+            loss_fn,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            seed=seed,
+            device=device,
+            progress=progress,
+            checkpoint=checkpoint,
+            on_epoch_end=on_epoch_end,
+        )
 
 
-def _fit(model, loss_fn, data, *, epochs, batch_size, lr, optimizer, weight_decay, seed, device,
-         progress, checkpoint, on_epoch_end) -> History:
+def _fit(
+    model,
+    loss_fn,
+    data,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    weight_decay,
+    seed,
+    device,
+    progress,
+    checkpoint,
+    on_epoch_end,
+) -> History:
     from tqdm.auto import tqdm
 
     if not isinstance(epochs, int) or epochs < 1:

@@ -65,17 +65,17 @@ import torch
 from IPython.display import display
 
 import cplus_edu
-from cplus_edu import (
+from cplus_edu.data import make_saliency_scenes, make_texture_mosaics
+from cplus_edu.experiments import (
     cas_two_region_landscape,
-    choose_salient_channel,
     descriptor_snapshot,
     distinct_corners,
     gradient_share,
     region_means,
     sparsity,
 )
-from cplus_edu.data import make_saliency_scenes, make_texture_mosaics
 from cplus_edu.losses import CASLoss, cas_bounds
+from cplus_edu.metrics import choose_salient_channel
 from cplus_edu.viz import plot_cas_landscape, plot_region_maps, plot_simplex
 
 generator = cplus_edu.seed_everything(0)
