@@ -173,3 +173,18 @@ def test_one_name_per_idea_across_the_public_namespaces():
             owners.setdefault(name, set()).add(f"{package}.{sub}")
     shared = {name: where for name, where in owners.items() if len(where) > 1}
     assert not shared, f"names exported from two places: {shared}"
+
+
+def test_shipped_lab_settings_silence_the_news_and_are_installed_everywhere():
+    """binder/overrides.json turns off the "Jupyter news?" toast and the update check; `make lab`
+    / `make test` and Binder's postBuild install it as the lab's defaults."""
+    overrides = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+    schema_file = (Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas" / "@jupyterlab"
+                   / "apputils-extension" / "notification.json")  # fmt: skip
+    schema = json.loads(schema_file.read_text())["properties"]
+    assert {c["const"] for c in schema["fetchNews"]["oneOf"]} >= {"false"}
+    assert schema["checkForUpdates"]["type"] == "boolean"
+    assert "binder/overrides.json" in (ROOT / "Makefile").read_text()
+    assert "binder/overrides.json" in (ROOT / "binder" / "postBuild").read_text()
