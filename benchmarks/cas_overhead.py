@@ -23,6 +23,9 @@ Goals (issues 5 and 8): CAS at most 3x cross-entropy at 20 regions, at least 20x
 loop, and at M = 2 at least as fast as the direct binary implementation (ratio <= 1).
 
     python benchmarks/cas_overhead.py [--repeats 15] [--threads N] [--sweep-repeats 7]
+
+On a busy machine use `--threads 1`: with two threads on two shared cores every kernel waits for
+its slower thread and the figures swing by an order of magnitude.
 """
 
 from __future__ import annotations
