@@ -44,7 +44,8 @@ Readings taken here (GUIDE.md section 4):
   the object classes minus the full one, both shifted by their maxima.
 - The slides study :math:`W_s + W_p = 1`; the weights here are free (non-negative).
 
-Shapes: logits ``[N, K]`` with target ``[N]``, or ``[B, K, H, W]`` with ``[B, H, W]``; ``K = C + 1``.
+Shapes: logits ``[N, K]`` with target ``[N]``, or ``[B, K, H, W]`` with ``[B, H, W]``;
+``K = C + 1``.
 """
 
 from __future__ import annotations
