@@ -7,7 +7,20 @@ direction of imports). Notebooks import the recipes from here.
 
 from cplus_edu._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "FusedConfig": "fused",
+    "FusedResults": "fused",
+    "run_fused_experiment": "fused",
+    "results_table": "fused",
+    "format_table": "fused",
+    "segmentation_scores": "fused",
+    "train_segmenter": "fused",
+    "predict_probs": "fused",
+    "crf_labels": "fused",
+    "objectness_maps": "fused",
+    "SLIDES_IOU": "fused",
+    "SLIDES_RECALL": "fused",
+}
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
