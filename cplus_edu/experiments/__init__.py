@@ -13,6 +13,7 @@ _EXPORTS: dict[str, str] = {
     "run_fused_experiment": "fused",
     "results_table": "fused",
     "format_table": "fused",
+    "example_columns": "fused",
     "segmentation_scores": "fused",
     "train_segmenter": "fused",
     "predict_probs": "fused",

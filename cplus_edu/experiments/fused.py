@@ -62,7 +62,7 @@ class FusedConfig:
     epochs: int = 10
     batch_size: int = 16
     lr: float = 5e-3
-    width: int = 24
+    width: int = 16
     embedding_dim: int = 16
     ws: float = 0.5  # fused loss: ws * CE + (1 - ws) * positive-sharing
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -212,6 +212,23 @@ def run_fused_experiment(config: FusedConfig | None = None, progress: bool | Non
         if not kept_probs:
             kept_probs = probs
     return FusedResults(config, runs, tuned, test, test_pos, kept_probs, histories)
+
+
+def example_columns(results: FusedResults, rows=(0, 1, 2, 3), weight: float = 1.0) -> dict:
+    """Maps ``name -> [len(rows), H, W]`` for the figure of the first seed on test scenes
+    ``rows``: ground truth, both nets' argmax, the objectness, fused + CRF and fused + POS-CRF."""
+    index = list(rows)
+    test, probs, pos = results.test, results.probs, results.objectness
+    images, fused = test.images[index], probs["fused"][index]
+    params = results.config.crf
+    return {
+        "ground truth": test.labels[index],
+        "softmax": probs["softmax"][index].argmax(1),
+        "fused": fused.argmax(1),
+        "objectness": pos[index],
+        "fused + CRF": crf_labels(fused, images, params),
+        "fused + POS-CRF": crf_labels(fused, images, params, pos[index], weight),
+    }
 
 
 def results_table(results: FusedResults) -> list[dict[str, str]]:
