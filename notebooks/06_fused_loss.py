@@ -176,6 +176,7 @@ print("objectness weight picked on validation, per seed:", results.tuned_weights
 # ## What the numbers support
 # Paired differences (same seed, same scenes, same initialisation), in points:
 
+
 # %%
 def paired(a, b, metric):
     d = results.differences(a, b, metric)
@@ -277,8 +278,9 @@ plt.show()
 # %%
 scene_box = widgets.IntSlider(value=0, min=0, max=len(test) - 1, description="test scene",
                               continuous_update=False)  # fmt: skip
-strength_slider = widgets.FloatSlider(value=1.0, min=0.0, max=4.0, step=0.25,
-                                      description="CRF strength", continuous_update=False)
+strength_slider = widgets.FloatSlider(
+    value=1.0, min=0.0, max=4.0, step=0.25, description="CRF strength", continuous_update=False
+)
 pos_box = widgets.Checkbox(value=True, description="objectness unary (POS-CRF)")
 
 
@@ -286,9 +288,11 @@ def show_crf(index, strength, use_pos):
     objectness = pos[index] if use_pos else None
     q = dense_crf(probs["fused"][index], test.images[index], objectness,
                   params=config.crf.scaled(strength))  # fmt: skip
-    columns = {"ground truth": test.labels[index : index + 1],
-               "fused (no CRF)": probs["fused"][index : index + 1].argmax(1),
-               f"CRF x{strength:g}" + (" + POS" if use_pos else ""): q.argmax(0)[None]}
+    columns = {
+        "ground truth": test.labels[index : index + 1],
+        "fused (no CRF)": probs["fused"][index : index + 1].argmax(1),
+        f"CRF x{strength:g}" + (" + POS" if use_pos else ""): q.argmax(0)[None],
+    }
     plot_segmentation_panels(test.images[index : index + 1], columns, 5, rows=(0,),
                              title="one stored prediction, post-processed")  # fmt: skip
     plt.show()
