@@ -8,7 +8,11 @@
    image with 21 labels: pydensecrf2 (permutohedral lattice, C++) and the readable PyTorch
    mean-field CRF (exact dense kernels, O(pixels^2) per iteration, streamed in row blocks).
 
-    python benchmarks/fused_overhead.py [--repeats 15] [--threads N] [--crf-repeats 3]
+Threads: one by default, the package's policy for the chapters' tiny models (``fit(threads=1)``).
+On a shared 2-core machine two threads made both losses several times slower and the ratio
+meaningless (the threads wait for each other); pass ``--threads 2`` on an idle machine.
+
+    python benchmarks/fused_overhead.py [--repeats 15] [--threads 1] [--crf-repeats 3]
 """
 
 from __future__ import annotations
@@ -71,10 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--crf-repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     ce, fused = loss_ratio(args.repeats)
     print(f"[8, 21, 128, 128] forward+backward: cross-entropy {ce * 1e3:.1f} ms, "

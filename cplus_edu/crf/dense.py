@@ -115,13 +115,13 @@ def dense_crf(
     """
     global _warned
     check_float("probs", probs, 3)
-    if tuple(image.shape[1:]) != tuple(probs.shape[1:]):
+    rgb = _image_uint8(image)
+    if tuple(rgb.shape[1:]) != tuple(probs.shape[1:]):
         raise ValueError(f"image {list(image.shape)} and probs {list(probs.shape)} must share H, W")
     if backend not in ("auto", "pydensecrf", "torch"):
         raise ValueError(f"backend must be 'auto', 'pydensecrf' or 'torch', got {backend!r}")
     params = params or CRFParams()
     unary = crf_unary(probs.detach().float(), objectness, background_index, objectness_weight)
-    rgb = _image_uint8(image)
     if backend == "auto":
         backend = "pydensecrf" if densecrf_available() else "torch"
         if backend == "torch" and not _warned:
