@@ -75,7 +75,7 @@ def plot_recall_by_kind(summary: dict, kinds=("recall large", "recall thin", "re
     import matplotlib.pyplot as plt
 
     methods = list(summary)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=(9, 4.4))
     width = 0.8 / len(methods)
     for m, method in enumerate(methods):
         means = [summary[method][k][0] for k in kinds]
@@ -85,8 +85,8 @@ def plot_recall_by_kind(summary: dict, kinds=("recall large", "recall thin", "re
                color=_CLASS_COLOURS[1 + m % 6])  # fmt: skip
     ax.set_xticks(range(len(kinds)), [k.replace("recall ", "") + " objects" for k in kinds])
     ax.set_ylabel("recall, % of object pixels\ngiven their class")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7, ncol=3, loc="upper right")
+    ax.set_ylim(0, 110)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.set_title("Foreground recall by object kind (mean ± std over seeds)")
     fig.tight_layout()
     return fig
