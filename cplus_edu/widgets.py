@@ -3,13 +3,13 @@
 ``CPlusOnePanel``: sliders for the C+1 loss's weights ``alpha`` (compactness) and ``beta``
 (background margin) and its margin ``m_b``, and a dropdown for the centre representation
 (learnable, moving average, shared). Releasing a slider retrains the small normalised MLP of
-``cplus_edu.embedding_run`` on the synthetic C+1 data (a few seconds; sliders use
+``cplus_edu.experiments.hypersphere`` on the synthetic C+1 data (a few seconds; sliders use
 ``continuous_update=False``, and every setting already trained is served from a cache) and redraws
 three panels in an output area of fixed height:
 
 1. the embedding on the circle (2-D) or sphere (3-D) with the centres and margin bands;
 2. the three loss terms (unweighted, per epoch) during training;
-3. the measurements of ``cplus_edu.embedding_stats``: intra-class spread, distance from the
+3. the measurements of ``embedding_report``: intra-class spread, distance from the
    background to the nearest centre, and rejection of the held-out novel background style.
 
 Use: ``panel = CPlusOnePanel(data)`` and leave ``panel`` as the last expression of a cell.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from cplus_edu.embedding_run import EmbeddingRun, train_embedding
+from cplus_edu.experiments.hypersphere import EmbeddingRun, train_embedding
 
 CENTER_CHOICES = (("moving average", "moving_average"), ("learnable", "learnable"),
                   ("shared (classifier weights)", "shared"))  # fmt: skip

@@ -71,8 +71,8 @@ import numpy as np
 
 import cplus_edu
 from cplus_edu.data import make_cplus_one_data
-from cplus_edu.embedding_run import train_embedding
-from cplus_edu.embedding_stats import format_summary, nearest_center_distance, summarize
+from cplus_edu.experiments import format_table, summarize, train_embedding
+from cplus_edu.metrics import nearest_center_distance
 from cplus_edu.viz import plot_circle, plot_embedding_2d, plot_history, plot_sphere, plot_umap
 from cplus_edu.widgets import CPlusOnePanel
 
@@ -168,8 +168,11 @@ COLUMNS = {
     "novel rejected": "novel_background_rejection",
     "novel outside balls": "novel_outside_balls",
 }
-summary = {name: summarize([run.report() for run in runs]) for name, runs in sphere_runs.items()}
-print(format_summary(summary, COLUMNS))
+rows = [{"setting": name, "seed": seed, **run.report()}
+        for name, runs in sphere_runs.items() for seed, run in zip(SEEDS, runs)]
+summary = summarize(rows, list(COLUMNS.values()), by="setting")
+print(format_table(summary, list(COLUMNS.values()), headings=list(COLUMNS), percent=False,
+                   digits=3, first_heading="setting"))
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 4))
@@ -274,7 +277,10 @@ else:
                   title=f"{name}: {HIGH_DIM}-D embedding, UMAP view", random_state=SEED)
     plt.show()
     high = {name: run.report() for name, run in high_runs.items()}
-    print(format_summary({name: summarize([r]) for name, r in high.items()}, COLUMNS))
+    high_summary = summarize([{"setting": n, **r} for n, r in high.items()], list(COLUMNS.values()),
+                             by="setting")
+    print(format_table(high_summary, list(COLUMNS.values()), headings=list(COLUMNS),
+                       percent=False, digits=3, first_heading="setting"))
     assert high["C+1, strong"]["intra_class_spread"] < high["cross-entropy"]["intra_class_spread"]
 
 # %% [markdown]

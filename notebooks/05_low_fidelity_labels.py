@@ -60,9 +60,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import cplus_edu
-from cplus_edu import adjusted_rand_index, choose_salient_channel, evaluate_saliency, group_pixels
+from cplus_edu import group_pixels
 from cplus_edu.data import flip_region_labels, make_saliency_scenes, make_texture_mosaics
 from cplus_edu.losses import CASLoss, ClassAgnosticCELoss, DiscriminativeLoss
+from cplus_edu.metrics import adjusted_rand_index, choose_salient_channel, evaluate_saliency
 from cplus_edu.viz import plot_region_maps
 
 generator = cplus_edu.seed_everything(SEED)

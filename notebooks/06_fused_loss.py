@@ -66,7 +66,6 @@ from cplus_edu.data import make_segmentation_scenes
 from cplus_edu.experiments import (
     FusedConfig,
     example_columns,
-    format_table,
     results_table,
     run_fused_experiment,
 )
@@ -169,7 +168,7 @@ display(widgets.VBox([ws_slider, pixel_view]))
 
 # %%
 results = run_fused_experiment(config)
-print(format_table(results_table(results)))
+print(results_table(results))
 print("objectness weight picked on validation, per seed:", results.tuned_weights)
 
 # %% [markdown]

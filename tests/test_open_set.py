@@ -1,6 +1,5 @@
 """Chapter 02's open-set experiment: data split, evaluation, runs, summaries."""
 
-import math
 import os
 from pathlib import Path
 
@@ -9,23 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from cplus_edu.losses import CPlusOneLoss
-from cplus_edu.open_set import (
-    METRICS,
+from cplus_edu.experiments import (
+    OPEN_SET_METRICS,
     PAPER_VOC_MIOU,
     OpenSetData,
     center_distances,
-    class_centers,
     evaluate_open_set,
-    format_paired,
-    format_table,
     make_mnist_open_set,
-    paired_differences,
     plot_open_set,
     relabel,
     run_open_set,
-    summarize,
 )
+from cplus_edu.losses import CPlusOneLoss
 
 matplotlib.use("Agg")
 DATA = Path(os.environ.get("CPLUS_EDU_DATA", "~/.cache/cplus_edu")).expanduser()
@@ -70,16 +64,10 @@ def test_relabel_maps_classes_of_interest_to_1_to_c_and_the_rest_to_background()
     assert relabel(digits, (3, 9)).tolist() == [0, 1, 0, 2, 1, 0]
 
 
-def test_class_centers_are_normalised_class_means():
-    features = torch.tensor([[3.0, 0.0], [0.0, 2.0], [0.0, 5.0], [1.0, 1.0]])
-    labels = torch.tensor([1, 2, 2, 0])
-    assert torch.allclose(class_centers(features, labels, 3), torch.tensor([[1.0, 0.0], [0, 1]]))
-
-
 def test_evaluate_open_set_on_a_perfect_and_on_a_fooled_model():
     data = toy_data()
     perfect = evaluate_open_set(Oracle(answer_unseen=0), data)
-    assert set(perfect) == set(METRICS) | {"coi_spread"}
+    assert set(perfect) == set(OPEN_SET_METRICS) | {"coi_spread"}
     spread = perfect.pop("coi_spread")
     assert all(v == 1.0 for v in perfect.values()), perfect
     assert spread == pytest.approx(0.0, abs=1e-12)  # every CoI feature sits on its centre
@@ -119,35 +107,6 @@ def test_center_distances_per_group():
                                "Fashion-MNIST"]  # fmt: skip
     assert distances["classes of interest"].max() < 1e-6
     assert distances["Fashion-MNIST"].min() > 1.0 and len(distances["Fashion-MNIST"]) == 4
-
-
-def test_summarize_and_format_table():
-    rows = [{"loss": "CE", "coi_acc": 0.9}, {"loss": "CE", "coi_acc": 0.8},
-            {"loss": "C+1", "coi_acc": 0.95}]  # fmt: skip
-    summary = summarize(rows, ["coi_acc"])
-    assert list(summary) == ["CE", "C+1"]
-    assert summary["CE"]["coi_acc"][0] == pytest.approx(0.85)
-    assert summary["CE"]["coi_acc"][1] == pytest.approx(0.0707107, rel=1e-5)
-    assert summary["C+1"]["coi_acc"] == (0.95, 0.0)
-    table = format_table(summary, ["coi_acc"], paper={"CE": 75.93})
-    assert "85.0 ± 7.1" in table and "75.93" in table and "paper VOC mIoU" in table
-    rows.append({"loss": "C+1", "coi_acc": 0.9, "term_compact": 0.2})
-    with_terms = summarize(rows, ["coi_acc", "term_compact"])
-    assert math.isnan(with_terms["CE"]["term_compact"][0])
-    assert with_terms["C+1"]["term_compact"] == (0.2, 0.0)
-    assert format_table(with_terms, ["term_compact"]).splitlines()[2].split() == ["CE", "-"]
-
-
-def test_paired_differences_subtract_the_baseline_of_the_same_seed():
-    rows = [{"loss": "CE", "seed": 0, "m": 0.5}, {"loss": "CE", "seed": 1, "m": 0.9},
-            {"loss": "A", "seed": 1, "m": 0.8}, {"loss": "A", "seed": 0, "m": 0.7},
-            {"loss": "B", "seed": 2, "m": 0.1}]  # fmt: skip
-    diffs = paired_differences(rows, "CE", ["m"])
-    assert list(diffs) == ["A"]  # B has no baseline run with its seed
-    assert diffs["A"]["m"] == pytest.approx([-0.1, 0.2])
-    assert "+5.0 (1/2 up)" in format_paired(diffs, ["m"])
-    with pytest.raises(ValueError, match="baseline 'XE'"):
-        paired_differences(rows, "XE", ["m"])
 
 
 def test_plot_open_set_labels_everything():

@@ -6,7 +6,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from cplus_edu.data import flip_region_labels, make_saliency_scenes, make_texture_mosaics
 from cplus_edu.grouping import group_pixels
-from cplus_edu.region_metrics import adjusted_rand_index
+from cplus_edu.metrics import adjusted_rand_index
 from cplus_edu.viz import plot_region_maps
 
 

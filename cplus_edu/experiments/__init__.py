@@ -8,11 +8,40 @@ direction of imports). Notebooks import the recipes from here.
 from cplus_edu._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    # summaries of repeated runs (every chapter)
+    "mean_std": "tables",
+    "summarize": "tables",
+    "paired_differences": "tables",
+    "format_table": "tables",
+    "format_paired": "tables",
+    "text_table": "tables",
+    # chapter 01: C+1 geometry on the circle and sphere
+    "train_embedding": "hypersphere",
+    "EmbeddingRun": "hypersphere",
+    "embedding_report": "hypersphere",
+    # chapter 02: open-set background on MNIST
+    "OPEN_SET_METRICS": "open_set",
+    "PAPER_VOC_MIOU": "open_set",
+    "OpenSetData": "open_set",
+    "make_mnist_open_set": "open_set",
+    "relabel": "open_set",
+    "center_distances": "open_set",
+    "evaluate_open_set": "open_set",
+    "run_open_set": "open_set",
+    "plot_open_set": "open_set",
+    # chapter 04: the CAS loss's claimed properties
+    "region_means": "cas_properties",
+    "sparsity": "cas_properties",
+    "distinct_corners": "cas_properties",
+    "descriptor_snapshot": "cas_properties",
+    "DescriptorSnapshot": "cas_properties",
+    "cas_two_region_landscape": "cas_properties",
+    "gradient_share": "cas_properties",
+    # chapter 06: the fused loss, CRF and POS-CRF
     "FusedConfig": "fused",
     "FusedResults": "fused",
     "run_fused_experiment": "fused",
     "results_table": "fused",
-    "format_table": "fused",
     "example_columns": "fused",
     "segmentation_scores": "fused",
     "train_segmenter": "fused",

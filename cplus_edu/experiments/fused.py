@@ -17,7 +17,6 @@ lines and small discs), plus the share of object pixels not called background at
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +24,7 @@ from torchmetrics.functional.classification import multiclass_jaccard_index
 
 from cplus_edu.crf import CRFParams, dense_crf, pixel_objectness
 from cplus_edu.data.scenes import SegmentationScenes, make_segmentation_scenes
+from cplus_edu.experiments.tables import mean_std, text_table
 from cplus_edu.losses import FusedLoss
 from cplus_edu.models import TinyFCN
 from cplus_edu.train import fit, torch_threads
@@ -164,9 +164,8 @@ class FusedResults:
     histories: dict[str, list]  # loss -> History per seed
 
     def mean_std(self, method: str, metric: str) -> tuple[float, float]:
-        values = self.runs[method][metric]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return statistics.mean(values), spread
+        """``(mean, sample std)`` over the seeds."""
+        return mean_std(self.runs[method][metric])
 
     def differences(self, a: str, b: str, metric: str) -> list[float]:
         """Per-seed ``b - a`` (paired: same seed, same data)."""
@@ -231,31 +230,18 @@ def example_columns(results: FusedResults, rows=(0, 1, 2, 3), weight: float = 1.
     }
 
 
-def results_table(results: FusedResults) -> list[dict[str, str]]:
-    """Rows shaped like the slides' table: method, slides' IoU / recall, ours (mean ± std)."""
-    rows = []
+def results_table(results: FusedResults) -> str:
+    """A text table shaped like the slides': method, slides' mIoU / recall, ours (mean ± std over
+    seeds), and our recall on large and on small + thin objects."""
+    header = ["method", "slides mIoU", "ours mIoU", "slides recall", "ours recall",
+              "recall large", "recall small+thin"]  # fmt: skip
+    lines = []
     for method in METHODS:
-        base = method.replace(" (tuned)", "")
-        miou, miou_sd = results.mean_std(method, "mIoU")
-        rec, rec_sd = results.mean_std(method, "recall")
-        small, small_sd = results.mean_std(method, "recall small+thin")
-        large, large_sd = results.mean_std(method, "recall large")
-        rows.append({
-            "method": method,
-            "slides mIoU": f"{SLIDES_IOU[base]:.2f}" if base == method else "",
-            "ours mIoU": f"{miou:.1f} ± {miou_sd:.1f}",
-            "slides recall": f"{SLIDES_RECALL[method]:.2f}" if method in SLIDES_RECALL else "",
-            "ours recall": f"{rec:.1f} ± {rec_sd:.1f}",
-            "recall large": f"{large:.1f} ± {large_sd:.1f}",
-            "recall small+thin": f"{small:.1f} ± {small_sd:.1f}",
-        })  # fmt: skip
-    return rows
-
-
-def format_table(rows: list[dict[str, str]]) -> str:
-    """A plain-text table of ``rows`` (dicts with the same keys)."""
-    keys = list(rows[0])
-    widths = [max(len(k), *(len(r[k]) for r in rows)) for k in keys]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    return "\n".join([line(keys), line(["-" * w for w in widths])]
-                     + [line([r[k] for k in keys]) for r in rows])  # fmt: skip
+        cells = [method, f"{SLIDES_IOU[method]:.2f}" if method in SLIDES_IOU else ""]
+        for metric in ("mIoU", "recall", "recall large", "recall small+thin"):
+            mean, spread = results.mean_std(method, metric)
+            if metric == "recall":
+                cells.append(f"{SLIDES_RECALL[method]:.2f}" if method in SLIDES_RECALL else "")
+            cells.append(f"{mean:.1f} ± {spread:.1f}")
+        lines.append(cells)
+    return text_table(header, lines)

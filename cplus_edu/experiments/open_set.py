@@ -17,8 +17,6 @@ digits held out of training, and Fashion-MNIST clothes. ``run_open_set`` trains 
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -28,8 +26,9 @@ from torch import nn
 
 from cplus_edu.metrics import (
     background_auroc,
-    background_probability,
     background_recall,
+    background_score,
+    class_means,
     coi_accuracy,
     nearest_center_distance,
 )
@@ -37,13 +36,16 @@ from cplus_edu.models import MLP
 from cplus_edu.train import fit, predict
 from cplus_edu.utils import progress_disabled, seed_everything
 
-METRICS = ("coi_acc", "recall_seen", "recall_digits", "recall_fashion", "auroc_digits",
+OPEN_SET_METRICS = ("coi_acc", "recall_seen", "recall_digits", "recall_fashion", "auroc_digits",
            "auroc_fashion", "auroc_dist_digits", "auroc_dist_fashion")  # fmt: skip
 
 #: mIoU (%) on PASCAL VOC 2012 val, DeepLabV3+ / ResNet-50, from the C+1 paper's Tables 1-4
 PAPER_VOC_MIOU = {
-    "Table 1 (terms)": {"L_sep (CE)": 75.93, "L_sep + L_compact": 76.25,
-                        "L_C+1 (all three)": 77.35},
+    "Table 1 (terms)": {
+        "L_sep (CE)": 75.93,
+        "L_sep + L_compact": 76.25,
+        "L_C+1 (all three)": 77.35,
+    },
     "Table 2 (centres)": {"learnable": 76.68, "moving average": 77.35, "shared": 76.99},
     "Table 3 (alpha, beta=1e-4)": {"0.01": 76.82, "0.1": 77.35, "1": 75.22},
     "Table 4 (beta, alpha=0.1)": {"0.001": 75.93, "0.0001": 77.35, "0.00001": 76.47},
@@ -109,18 +111,12 @@ def make_mnist_open_set(
                        unseen, tuple(coi_digits))  # fmt: skip
 
 
-def class_centers(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``[C, D]`` unit mean direction of the normalised features of each class of interest."""
-    f = F.normalize(features, dim=1)
-    return F.normalize(torch.stack([f[labels == k].mean(0) for k in range(1, num_classes)]), dim=1)
-
-
 def center_distances(model: nn.Module, data: OpenSetData) -> dict[str, torch.Tensor]:
     """``{group: [N] distance to the nearest class centre}`` for the test groups (classes of
     interest, seen background, each unseen background), on the unit sphere; centres from
-    ``class_centers`` of the training features."""
+    ``class_means`` of the training features."""
     train_features, _ = predict(model, data.x_train)
-    centers = class_centers(train_features, data.y_train, data.num_classes)
+    centers = class_means(train_features, data.y_train, data.num_classes)
     features, _ = predict(model, data.x_test)
     groups = {"classes of interest": features[data.y_test != 0],
               "seen background": features[data.y_test == 0]}  # fmt: skip
@@ -133,7 +129,7 @@ def evaluate_open_set(model: nn.Module, data: OpenSetData) -> dict[str, float]:
     the mean squared distance of class-of-interest test features (normalised) to their own
     class centre (what ``L_compact`` shrinks)."""
     train_features, _ = predict(model, data.x_train)
-    centers = class_centers(train_features, data.y_train, data.num_classes)
+    centers = class_means(train_features, data.y_train, data.num_classes)
     features, logits = predict(model, data.x_test)
     is_coi = data.y_test != 0
     own = centers[data.y_test[is_coi] - 1]  # `[N_coi, D]`
@@ -141,14 +137,14 @@ def evaluate_open_set(model: nn.Module, data: OpenSetData) -> dict[str, float]:
               "recall_seen": background_recall(logits, data.y_test),
               "coi_spread": (F.normalize(features[is_coi], dim=1) - own).square().sum(1)
               .mean().item()}  # fmt: skip
-    coi_p = background_probability(logits[is_coi])
+    coi_p = background_score(logits[is_coi])
     coi_d = nearest_center_distance(features[is_coi], centers)
     for name, key in [("held-out digits", "digits"), ("Fashion-MNIST", "fashion")]:
         if name not in data.unseen:
             continue
         u_features, u_logits = predict(model, data.unseen[name])
         result[f"recall_{key}"] = background_recall(u_logits)
-        result[f"auroc_{key}"] = background_auroc(background_probability(u_logits), coi_p)
+        result[f"auroc_{key}"] = background_auroc(background_score(u_logits), coi_p)
         u_d = nearest_center_distance(u_features, centers)
         result[f"auroc_dist_{key}"] = background_auroc(u_d, coi_d)
     return result
@@ -179,8 +175,10 @@ def run_open_set(
     if not losses or not seeds:
         raise ValueError("losses and seeds must be non-empty")
     if make_model is None:
+
         def make_model():  # noqa: E306
             return MLP(28 * 28, data.num_classes, embedding_dim=32, hidden=(256, 128))
+
     runs = [(seed, name) for seed in seeds for name in losses]
     show = (not progress_disabled()) if progress is None else progress
     rows = []
@@ -198,77 +196,7 @@ def run_open_set(
     return rows
 
 
-def summarize(rows: list[dict], metrics: Sequence[str] = METRICS) -> dict[str, dict]:
-    """``{loss name: {metric: (mean, std over seeds)}}`` in the order the losses first appear;
-    ``(nan, nan)`` for a metric the loss's runs do not have (CE has no ``term_compact``)."""
-    summary: dict[str, dict] = {}
-    for name in dict.fromkeys(r["loss"] for r in rows):
-        runs = [r for r in rows if r["loss"] == name]
-        summary[name] = {}
-        for m in metrics:
-            values = [r[m] for r in runs if m in r]
-            if not values:
-                summary[name][m] = (math.nan, math.nan)
-                continue
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            summary[name][m] = (statistics.mean(values), spread)
-    return summary
-
-
-def paired_differences(
-    rows: list[dict], baseline: str = "CE", metrics: Sequence[str] = METRICS
-) -> dict[str, dict[str, list[float]]]:
-    """``{loss: {metric: [value - baseline's value, per seed both ran]}}``.
-
-    Runs with the same seed share the data order and the initial weights, so the per-seed
-    difference removes most of the seed-to-seed noise that a comparison of means carries.
-    """
-    base = {r["seed"]: r for r in rows if r["loss"] == baseline}
-    if not base:
-        raise ValueError(f"no run of the baseline {baseline!r} in rows")
-    diffs: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        if r["loss"] == baseline or r["seed"] not in base:
-            continue
-        per_metric = diffs.setdefault(r["loss"], {m: [] for m in metrics})
-        for m in metrics:
-            per_metric[m].append(r[m] - base[r["seed"]][m])
-    return diffs
-
-
-def format_paired(diffs: dict[str, dict[str, list[float]]], metrics: Sequence[str] = METRICS,
-                  baseline: str = "CE") -> str:  # fmt: skip
-    """A plain-text table of mean paired differences (in points) and on how many seeds the
-    difference is positive, e.g. ``+1.8 (5/5 up)``."""
-    header = [f"loss - {baseline}", *metrics]
-    cell = lambda d: f"{100 * statistics.mean(d):+.1f} ({sum(x > 0 for x in d)}/{len(d)} up)"  # noqa: E731
-    lines = [[name] + [cell(d[m]) for m in metrics] for name, d in diffs.items()]
-    return _text_table(header, lines)
-
-
-def _text_table(header: list[str], lines: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)])
-
-
-def format_table(summary: dict[str, dict], metrics: Sequence[str] = METRICS,
-                 paper: dict[str, float] | None = None) -> str:  # fmt: skip
-    """A plain-text table: one row per loss, ``mean ± std`` per metric (in %, ``-`` if the loss
-    has no such metric), and the paper's
-    VOC mIoU beside it when ``paper`` maps the same row names to numbers."""
-    header = ["loss", *metrics] + (["paper VOC mIoU"] if paper else [])
-    lines = []
-    for name, values in summary.items():
-        cells = [name] + [f"{100 * m:.1f} ± {100 * s:.1f}" if not math.isnan(m) else "-"
-                          for m, s in (values[k] for k in metrics)]  # fmt: skip
-        if paper:
-            cells.append(f"{paper[name]:.2f}" if name in paper else "")
-        lines.append(cells)
-    return _text_table(header, lines)
-
-
-def plot_open_set(summary: dict[str, dict], metrics: Sequence[str] = METRICS, ax=None,
+def plot_open_set(summary: dict[str, dict], metrics: Sequence[str] = OPEN_SET_METRICS, ax=None,
                   title: str = "Open-set background on MNIST (mean ± std over seeds)"):  # fmt: skip
     """Grouped bars: one group per metric, one bar per loss, error bars = std over seeds."""
     import matplotlib.pyplot as plt
