@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from cplus_edu.crf import dense_crf, densecrf_available
+from cplus_edu.crf import CRFParams, dense_crf, densecrf_available
 from cplus_edu.losses import FusedLoss
 
 
@@ -60,12 +60,13 @@ def crf_times(repeats: int) -> dict[str, float]:
     torch.manual_seed(0)
     image = (torch.rand(3, 128, 128) * 255).to(torch.uint8)
     probs = torch.randn(21, 128, 128).softmax(0)
+    one, five = CRFParams(iterations=1), CRFParams(iterations=5)
     out = {}
     backends = ["torch"] + (["pydensecrf"] if densecrf_available() else [])
     for backend in backends:
-        dense_crf(probs, image, iterations=1, backend=backend)  # warm-up
+        dense_crf(probs, image, params=one, backend=backend)  # warm-up
         out[backend] = statistics.median(
-            _time(lambda b=backend: dense_crf(probs, image, iterations=5, backend=b))
+            _time(lambda b=backend: dense_crf(probs, image, params=five, backend=b))
             for _ in range(repeats)
         )
     return out

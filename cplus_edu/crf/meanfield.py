@@ -32,8 +32,10 @@ in the normalisation). As in Kraehenbuehl's code and pydensecrf's default
 
 The C++ code filters with a permutohedral lattice in O(pixels) time, an approximation of the
 Gaussian sums; here the sums are exact, O(pixels^2) per iteration, computed in blocks of rows so
-a 128x128 image (16,384 pixels) fits in memory. That is fine for the small images of the chapter
-and for reading; ``cplus_edu.crf.dense_crf`` uses the fast code when it is installed.
+a 128x128 image (16,384 pixels) fits in memory (images up to 64x64 keep the kernel matrix
+between iterations). Float64 unaries are filtered in float64 (for the tests), others in float32.
+That is fine for the small images of the chapter and for reading; ``cplus_edu.crf.dense_crf``
+uses the fast code when it is installed.
 """
 
 from __future__ import annotations
@@ -43,46 +45,58 @@ from torch import Tensor
 
 from cplus_edu.checks import check_float, check_positive_int, check_range
 
-_BLOCK_ELEMENTS = 1 << 22  # kernel entries computed at once (4M floats = 16 MB)
+_BLOCK_ELEMENTS = 1 << 22  # kernel entries computed at once when streaming (4M)
+_CACHE_ELEMENTS = 1 << 24  # kernels up to this size (a 64x64 image) are computed once and kept
 
 
-def _features(image: Tensor, sxy: float, srgb: float | None) -> Tensor:
+def _features(image: Tensor, sxy: float, srgb: float | None, dtype) -> Tensor:
     """``[H * W, 2]`` positions / ``sxy`` (and ``[H * W, 5]`` with colours / ``srgb``)."""
     _, h, w = image.shape
     yy, xx = torch.meshgrid(
-        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+        torch.arange(h, dtype=dtype), torch.arange(w, dtype=dtype), indexing="ij"
     )
     feats = [xx.reshape(-1, 1) / sxy, yy.reshape(-1, 1) / sxy]
     if srgb is not None:
-        feats.append(image.reshape(3, -1).t().to(torch.float64) / srgb)
+        feats.append(image.reshape(3, -1).t().to(dtype) / srgb)
     return torch.cat(feats, dim=1)
 
 
-def _gaussian_filter(features: Tensor, values: Tensor) -> Tensor:
-    """``sum_i exp(-|f_j - f_i|^2 / 2) values_i`` for every pixel j, exactly, in row blocks.
-
-    ``features [N, d]``, ``values [N, K]`` -> ``[N, K]``.
-    """
-    n = features.shape[0]
-    block = max(1, _BLOCK_ELEMENTS // n)
-    out = torch.empty(n, values.shape[1], dtype=values.dtype)
-    for start in range(0, n, block):
-        rows = features[start : start + block]
-        kernel = torch.exp(-0.5 * torch.cdist(rows, features).square())  # `[rows, N]`
-        out[start : start + block] = kernel @ values
-    return out
+def _gaussian_rows(rows: Tensor, features: Tensor) -> Tensor:
+    """``exp(-|f_j - f_i|^2 / 2)`` for the pixels ``j`` of ``rows [r, d]`` and all ``i``:
+    ``[r, N]`` (squared distances as ``|a|^2 + |b|^2 - 2 a.b``, one matrix product)."""
+    sq = (rows.square().sum(1, keepdim=True) + features.square().sum(1)
+          - 2.0 * rows @ features.t())  # fmt: skip
+    return torch.exp(-0.5 * sq.clamp_min_(0.0))
 
 
 class _Kernel:
-    """One symmetrically normalised Gaussian kernel: ``apply(Q) = D^-1/2 k D^-1/2 Q``."""
+    """One symmetrically normalised Gaussian kernel: ``apply(Q) = D^-1/2 k D^-1/2 Q``, exact.
+
+    Small images keep the ``[N, N]`` kernel matrix; larger ones recompute it in row blocks at
+    every call (O(N^2) time, O(N) memory).
+    """
 
     def __init__(self, features: Tensor):
         self.features = features
-        ones = torch.ones(features.shape[0], 1, dtype=torch.float64)
-        self.norm = _gaussian_filter(features, ones).rsqrt()  # `[N, 1]`: D^{-1/2}
+        n = features.shape[0]
+        self.matrix = _gaussian_rows(features, features) if n * n <= _CACHE_ELEMENTS else None
+        ones = torch.ones(n, 1, dtype=features.dtype)
+        self.norm = self._filter(ones).rsqrt()  # `[N, 1]`: D^{-1/2}, D_j = sum_i k(j, i)
+
+    def _filter(self, values: Tensor) -> Tensor:
+        """``sum_i k(j, i) values_i`` for every pixel ``j``: ``[N, K]`` -> ``[N, K]``."""
+        if self.matrix is not None:
+            return self.matrix @ values
+        n = self.features.shape[0]
+        block = max(1, _BLOCK_ELEMENTS // n)
+        out = torch.empty(n, values.shape[1], dtype=values.dtype)
+        for start in range(0, n, block):
+            rows = self.features[start : start + block]
+            out[start : start + block] = _gaussian_rows(rows, self.features) @ values
+        return out
 
     def apply(self, q: Tensor) -> Tensor:
-        return self.norm * _gaussian_filter(self.features, self.norm * q)
+        return self.norm * self._filter(self.norm * q)
 
 
 def mean_field_crf(
@@ -117,12 +131,14 @@ def mean_field_crf(
     check_range("bilateral_weight", bilateral_weight, 0.0)
 
     k, h, w = unary.shape
-    theta = unary.reshape(k, -1).t().to(torch.float64)  # `[N, K]`
+    dtype = torch.float64 if unary.dtype == torch.float64 else torch.float32
+    theta = unary.reshape(k, -1).t().to(dtype)  # `[N, K]`
     kernels = []
     if gaussian_weight > 0:
-        kernels.append((gaussian_weight, _Kernel(_features(image, gaussian_sxy, None))))
+        kernels.append((gaussian_weight, _Kernel(_features(image, gaussian_sxy, None, dtype))))
     if bilateral_weight > 0:
-        kernels.append((bilateral_weight, _Kernel(_features(image, bilateral_sxy, bilateral_srgb))))
+        features = _features(image, bilateral_sxy, bilateral_srgb, dtype)
+        kernels.append((bilateral_weight, _Kernel(features)))
     q = torch.softmax(-theta, dim=1)  # Q = softmax(-unary)
     for _ in range(iterations):
         message = sum(weight * kernel.apply(q) for weight, kernel in kernels)  # neighbours' votes
