@@ -6,6 +6,8 @@
 - ``positive_sharing``: positive-sharing loss and the fused loss (softmax CE + positive-sharing,
   seed 002)
 - ``discriminative``: De Brabandere et al. (2017) discriminative loss, the metric-learning baseline
+- ``margins``: NormFace / CosFace / ArcFace / SphereFace heads on the hypersphere
+- ``channel_corr``: CC-loss, the channel-correlation loss on channel attention (seed 004)
 """
 
 from cplus_edu._lazy import lazy_exports
@@ -23,6 +25,15 @@ _EXPORTS = {
     "DiscriminativeLoss": "discriminative",
     "PositiveSharingLoss": "positive_sharing",
     "FusedLoss": "positive_sharing",
+    "MarginHead": "margins",
+    "NormFaceLoss": "margins",
+    "CosFaceLoss": "margins",
+    "ArcFaceLoss": "margins",
+    "SphereFaceLoss": "margins",
+    "MarginModel": "margins",
+    "CCLoss": "channel_corr",
+    "cam_channel_attention": "channel_corr",
+    "attention_distances": "channel_corr",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,8 @@
 - ``embedding``: class means, intra-class spread, distance to the nearest centre, ball radius
   (what each term of the C+1 loss does to an embedding, seed 000);
 - ``saliency``: salient-channel choice, adaptive binarisation, F-beta and MAE (seed 001);
-- ``regions``: the adjusted Rand index of a segmentation against region labels (seed 001).
+- ``regions``: the adjusted Rand index of a segmentation against region labels, and the renaming
+  of predicted region ids that best matches them (seed 001).
 """
 
 from cplus_edu._lazy import lazy_exports
@@ -28,6 +29,7 @@ _EXPORTS = {
     "mean_absolute_error": "saliency",
     "evaluate_saliency": "saliency",
     "adjusted_rand_index": "regions",
+    "match_region_ids": "regions",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
