@@ -20,6 +20,8 @@ _EXPORTS = {
     "TextureMosaics": "regions",
     "SaliencyScenes": "regions",
     "to_cplus_one_labels": "labels",
+    "make_segmentation_scenes": "scenes",
+    "SegmentationScenes": "scenes",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
