@@ -103,10 +103,11 @@ workdir = Path(tempfile.mkdtemp(prefix="cplus_edu_ch10_"))
 #
 # The global batch is 16 whatever the number of GPUs (8 x 2 here, mmseg used 4 x 4); a killed job
 # continues with `--resume` from `runs/*/last.pt` (checkpoints every 2,000 iterations). For
-# Table 2 add runs with `--centers learnable` and `--centers shared`. `--pretrained` loads
-# torchvision's ImageNet ResNet-50; mmseg's ResNetV1c has a deeper stem (three 3x3 convolutions),
-# so our CE baseline may land away from 75.93: the comparison that matters is CE against C+1
-# under one recipe.
+# Table 2 add runs with `--centers learnable` and `--centers shared`; `--loss fused` trains with
+# chapter 06's fused softmax + positive-sharing loss (`--ws`, `--wp`) under the same recipe.
+# `--pretrained` loads torchvision's ImageNet ResNet-50; mmseg's ResNetV1c has a deeper stem
+# (three 3x3 convolutions), so our CE baseline may land away from 75.93: the comparison that
+# matters is CE against C+1 under one recipe.
 #
 # What would that cost? The cell below counts the FLOPs and the activations saved for backward of
 # one 512x512 training image, on PyTorch's `meta` device (shapes only, nothing is computed), and

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--alpha", type=float, default=None, help="C+1 weight of L_compact (0.1)")
     t.add_argument("--beta", type=float, default=None, help="C+1 weight of L_background (1e-4)")
     t.add_argument("--margin", type=float, default=None, help="C+1 background margin m_b (1.0)")
+    t.add_argument("--ws", type=float, default=None, help="fused loss: softmax weight W_s (0.5)")
+    t.add_argument("--wp", type=float, default=None, help="fused: positive-sharing W_p (0.5)")
     t.add_argument("--iters", type=int, default=None, help="iterations (default: the config's)")
     t.add_argument("--batch", type=int, default=None, help="global batch (default: the config's)")
     t.add_argument("--checkpoint-every", type=int, default=None)
@@ -85,6 +87,7 @@ def run_train(args) -> Path:
         iterations=args.iters, global_batch=args.batch, checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every, eval_images=args.eval_images, train_split=args.train_split,
         num_workers=args.workers, alpha=args.alpha, beta=args.beta, margin=args.margin,
+        fused_ws=args.ws, fused_wp=args.wp,
     )  # fmt: skip
     opts = TrainOptions(data_root=args.data_root, out=args.out, config=cfg, loss=args.loss,
                         centers=args.centers, resume=args.resume, amp=args.amp,
