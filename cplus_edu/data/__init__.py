@@ -18,6 +18,9 @@ _EXPORTS = {
     "TextureMosaics": "regions",
     "SaliencyScenes": "regions",
     "to_cplus_one_labels": "labels",
+    "DetectionScenes": "detection_scenes",
+    "make_shape_scenes": "detection_scenes",
+    "make_digit_scenes": "detection_scenes",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

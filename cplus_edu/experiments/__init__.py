@@ -7,7 +7,19 @@ direction of imports). Notebooks import the recipes from here.
 
 from cplus_edu._lazy import lazy_exports
 
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "PAPER_TABLE2": "detection",
+    "SETTINGS": "detection",
+    "ROWS": "detection",
+    "DetectionRun": "detection",
+    "ComponentStudy": "detection",
+    "run_components": "detection",
+    "component_table": "detection",
+    "format_component_table": "detection",
+    "gamma_sweep": "detection",
+    "score_iou_correlation": "detection",
+    "misalignment_shares": "detection",
+}
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
