@@ -22,6 +22,9 @@ def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=Non
 
 def _image(ax, image, title):
     ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+    size = image.shape[-1]
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
@@ -67,24 +70,28 @@ def plot_nms_clusters(ax, image, raw, gamma, iou_threshold=0.5, min_score=0.2, t
     colours = plt.cm.tab10(torch.arange(len(leaders)) % 10)
     for i, b in enumerate(boxes.tolist()):
         ax.add_patch(Rectangle((b[0] - 0.5, b[1] - 0.5), b[2] - b[0], b[3] - b[1], fill=False,
-                               ec=colours[int(cluster[i])], lw=0.5, alpha=0.5))  # fmt: skip
-    draw_boxes(ax, boxes[leaders], color="white", lw=1.2, ls=":")
+                               ec=colours[int(cluster[i])], lw=0.6, alpha=0.45))  # fmt: skip
+    draw_boxes(ax, boxes[leaders], color="white", lw=1.5, ls=":")
     for i in kept.tolist():
         draw_boxes(ax, boxes[i : i + 1], color=colours[int(cluster[i])], lw=2.5)
-    ax.plot([], [], c="white", ls=":", label="plain NMS keeps")
+    ax.plot([], [], c="gray", ls=":", lw=1.5, label="plain NMS keeps (top score)")
     ax.plot([], [], c="k", lw=2.5, label=f"CL-NMS keeps (gamma={gamma:g})")
+    ax.plot([], [], c="k", lw=0.6, alpha=0.45, label=f"raw detections > {min_score:g}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
 
 
-def plot_sensitivity(axes, image, cls_map, box_map, box=None, title=""):
+def plot_sensitivity(axes, image, cls_map, box_map, box=None, mask=None, title=""):
     """Three panels: the image (with the detection's box), the classification map and the
-    localisation map (each map normalised to sum 1; brighter = more sensitive)."""
+    localisation map (each map normalised to sum 1; brighter = more sensitive), with the
+    object's outline in cyan when ``mask`` is given."""
     _image(axes[0], image, title or "image and detection")
     if box is not None:
         draw_boxes(axes[0], box[None], color="tab:red")
     for ax, m, name in ((axes[1], cls_map, "classification |d score / d x|"),
                         (axes[2], box_map, "localisation sum |d box / d x|")):  # fmt: skip
         im = ax.imshow(m, cmap="magma")
+        if mask is not None:
+            ax.contour(mask.float(), levels=[0.5], colors="cyan", linewidths=0.7)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("x (pixels)")
         plt.colorbar(im, ax=ax, fraction=0.046, label="share of sensitivity")
