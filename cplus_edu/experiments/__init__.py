@@ -8,9 +8,9 @@ direction of imports). Notebooks import the recipes from here.
 from cplus_edu._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "PAPER_TABLE2": "detection",
-    "SETTINGS": "detection",
-    "ROWS": "detection",
+    "PAPER_DETECTION_TABLE": "detection",
+    "DETECTION_SETTINGS": "detection",
+    "DETECTION_ROWS": "detection",
     "DetectionRun": "detection",
     "ComponentStudy": "detection",
     "run_components": "detection",

@@ -27,9 +27,9 @@ from cplus_edu.detection.sensitivity import sensitivity_maps, sensitivity_shares
 from cplus_edu.detection.train import DetectionCriterion, apply_nms, detect_raw, train_detector
 
 __all__ = [
-    "PAPER_TABLE2",
-    "SETTINGS",
-    "ROWS",
+    "PAPER_DETECTION_TABLE",
+    "DETECTION_SETTINGS",
+    "DETECTION_ROWS",
     "DetectionRun",
     "ComponentStudy",
     "run_components",
@@ -41,19 +41,19 @@ __all__ = [
 ]
 
 # Poster Table 2, MS COCO val 2017, ResNet-50 RetinaNet: (AP, AP50, AP75) in percent
-PAPER_TABLE2 = {
+PAPER_DETECTION_TABLE = {
     "baseline": (35.9, 56.1, 38.6),
     "+ IAC": (36.4, 56.5, 39.1),
     "+ IAC + DC": (37.1, 56.3, 39.7),
     "+ IAC + DC + CL-NMS": (37.5, 56.9, 40.0),
 }
-SETTINGS = {
+DETECTION_SETTINGS = {
     "baseline": {"iac": False, "dynamic": False},
     "+ IAC": {"iac": True, "dynamic": False},
     "+ IAC + DC": {"iac": True, "dynamic": True},
 }
-ROWS = tuple(PAPER_TABLE2)
-METRICS = ("map", "map_50", "map_75")
+DETECTION_ROWS = tuple(PAPER_DETECTION_TABLE)
+_METRICS = ("map", "map_50", "map_75")
 
 
 @dataclass
@@ -85,7 +85,7 @@ def run_components(
     train,
     test,
     seeds=(0, 1, 2),
-    settings=SETTINGS,
+    settings=DETECTION_SETTINGS,
     epochs: int = 6,
     batch_size: int = 32,
     lr: float = 3e-3,
@@ -134,12 +134,12 @@ def component_table(study: ComponentStudy) -> list[dict]:
     plus the per-seed gain over the baseline for AP."""
     rows = []
     base = study.metrics.get("baseline", {})
-    for row in ROWS:
+    for row in DETECTION_ROWS:
         if row not in study.metrics:
             continue
         per_seed = study.metrics[row]
-        entry = {"row": row, "paper": PAPER_TABLE2[row], "seeds": sorted(per_seed)}
-        for m in METRICS:
+        entry = {"row": row, "paper": PAPER_DETECTION_TABLE[row], "seeds": sorted(per_seed)}
+        for m in _METRICS:
             entry[m] = _mean_std([100 * per_seed[s][m] for s in sorted(per_seed)])
         gains = [100 * (per_seed[s]["map"] - base[s]["map"]) for s in sorted(per_seed) if s in base]
         entry["gain"] = _mean_std(gains) if gains else (0.0, 0.0)
@@ -156,7 +156,7 @@ def format_component_table(rows: list[dict]) -> str:
         "-" * 110,
     ]
     for r in rows:
-        ours = " ".join(f"{r[m][0]:6.1f} ±{r[m][1]:4.1f}" for m in METRICS)
+        ours = " ".join(f"{r[m][0]:6.1f} ±{r[m][1]:4.1f}" for m in _METRICS)
         paper = " ".join(f"{v:5.1f}" for v in r["paper"])
         lines.append(
             f"{r['row']:<22s} | {paper:>20s} | {ours} | {r['gain'][0]:+6.2f} ±{r['gain'][1]:4.2f}"
@@ -170,7 +170,7 @@ def gamma_sweep(study: ComponentStudy, test, gammas, setting: str = "+ IAC + DC"
     for gamma in gammas:
         per_seed = [detection_map(apply_nms(study.runs[(setting, s)].raw, gamma=gamma),
                                   test.targets()) for s in study.seeds]  # fmt: skip
-        out[gamma] = {m: _mean_std([100 * r[m] for r in per_seed]) for m in METRICS}
+        out[gamma] = {m: _mean_std([100 * r[m] for r in per_seed]) for m in _METRICS}
     return out
 
 
