@@ -12,10 +12,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 install: $(STAMP)
 
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+
 # Re-installs only when pyproject.toml changes, so a second `make test` reuses the environment.
-$(STAMP): pyproject.toml
+# binder/overrides.json (no "Jupyter news?" toast, no update check) becomes the lab's defaults.
+$(STAMP): pyproject.toml binder/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[dev]'
+	mkdir -p $(LAB_SETTINGS) && cp binder/overrides.json $(LAB_SETTINGS)/overrides.json
 	touch $@
 
 lab: $(STAMP)

@@ -2,7 +2,9 @@
 background class differently from the classes of interest.
 
 Public names are imported lazily (see ``cplus_edu._lazy``), so ``import cplus_edu`` is quick;
-the subpackages ``cplus_edu.losses``, ``cplus_edu.data`` and ``cplus_edu.viz`` hold the rest.
+the library's subpackages ``cplus_edu.losses``, ``cplus_edu.metrics``, ``cplus_edu.data`` and
+``cplus_edu.viz`` hold the rest. The course layer, ``cplus_edu.experiments``, holds the chapters'
+recipes; the library never imports it.
 """
 
 from cplus_edu._lazy import lazy_exports
@@ -19,19 +21,7 @@ _EXPORTS = {
     "fit": "train",
     "predict": "train",
     "History": "train",
-    "choose_salient_channel": "saliency",
-    "channel_correlations": "saliency",
-    "binarize_saliency": "saliency",
-    "evaluate_saliency": "saliency",
-    "adjusted_rand_index": "region_metrics",
     "group_pixels": "grouping",
-    "region_means": "cas_properties",
-    "sparsity": "cas_properties",
-    "distinct_corners": "cas_properties",
-    "descriptor_snapshot": "cas_properties",
-    "DescriptorSnapshot": "cas_properties",
-    "cas_two_region_landscape": "cas_properties",
-    "gradient_share": "cas_properties",
     "background_probability": "theory",
     "log_union_bound": "theory",
     "cap_fraction": "theory",

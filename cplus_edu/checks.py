@@ -174,7 +174,6 @@ def check_ignore_index(ignore_index: int, num_classes: int) -> int:
     """``ignore_index`` must not collide with a real class index."""
     if 0 <= ignore_index < num_classes:
         raise ValueError(
-            f"ignore_index must not be a class index in [0, {num_classes - 1}], "
-            f"got {ignore_index}"
+            f"ignore_index must not be a class index in [0, {num_classes - 1}], got {ignore_index}"
         )
     return int(ignore_index)

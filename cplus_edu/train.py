@@ -8,8 +8,12 @@
   ``loss_fn(logits, labels, regions)``.
 
 Threads: one policy for the whole package. ``fit(threads=...)`` sets torch's intra-op thread count
-for the run and restores it afterwards; the default ``TINY_MODEL_THREADS`` was measured with
-``benchmarks/threads.py`` on the chapters' tiny models (see that script's docstring).
+for the run and restores it afterwards. The default, ``TINY_MODEL_THREADS = 1``, was measured with
+``benchmarks/threads.py`` on the chapters' tiny models on a 2-core machine: on a busy machine (load
+8.7) two threads took 4x (SmallCNN) to 19x (MLPs) as long as one; on an idle one, two threads were
+1.2x-1.9x faster. One thread loses little where it loses and wins big where it wins (a laptop with
+a browser open, Binder's shared CPUs). Pass ``threads=None`` for a large model to keep torch's
+setting.
 
 A loss that keeps a ``terms`` dict of detached scalars after each call (the C+1 loss's
 separability / compact / background parts) has the epoch mean of each term recorded in the history,
@@ -125,13 +129,39 @@ def fit(
     Returns the ``History`` of epoch-mean losses and loss terms.
     """
     with torch_threads(threads):
-        return _fit(model, loss_fn, data, epochs=epochs, batch_size=batch_size, lr=lr,
-                    optimizer=optimizer, weight_decay=weight_decay, seed=seed, device=device,
-                    progress=progress, checkpoint=checkpoint, on_epoch_end=on_epoch_end)
+        return _fit(
+            model,
+            loss_fn,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            seed=seed,
+            device=device,
+            progress=progress,
+            checkpoint=checkpoint,
+            on_epoch_end=on_epoch_end,
+        )
 
 
-def _fit(model, loss_fn, data, *, epochs, batch_size, lr, optimizer, weight_decay, seed, device,
-         progress, checkpoint, on_epoch_end) -> History:
+def _fit(
+    model,
+    loss_fn,
+    data,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    weight_decay,
+    seed,
+    device,
+    progress,
+    checkpoint,
+    on_epoch_end,
+) -> History:
     from tqdm.auto import tqdm
 
     if not isinstance(epochs, int) or epochs < 1:

@@ -3,13 +3,13 @@
 ``CPlusOnePanel``: sliders for the C+1 loss's weights ``alpha`` (compactness) and ``beta``
 (background margin) and its margin ``m_b``, and a dropdown for the centre representation
 (learnable, moving average, shared). Releasing a slider retrains the small normalised MLP of
-``cplus_edu.embedding_run`` on the synthetic C+1 data (a few seconds; sliders use
+``cplus_edu.experiments.hypersphere`` on the synthetic C+1 data (a few seconds; sliders use
 ``continuous_update=False``, and every setting already trained is served from a cache) and redraws
 three panels in an output area of fixed height:
 
 1. the embedding on the circle (2-D) or sphere (3-D) with the centres and margin bands;
 2. the three loss terms (unweighted, per epoch) during training;
-3. the measurements of ``cplus_edu.embedding_stats``: intra-class spread, distance from the
+3. the measurements of ``embedding_report``: intra-class spread, distance from the
    background to the nearest centre, and rejection of the held-out novel background style.
 
 Use: ``panel = CPlusOnePanel(data)`` and leave ``panel`` as the last expression of a cell.
@@ -20,19 +20,24 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from cplus_edu.embedding_run import EmbeddingRun, train_embedding
+from cplus_edu.experiments.hypersphere import EmbeddingRun, train_embedding
 
 CENTER_CHOICES = (("moving average", "moving_average"), ("learnable", "learnable"),
                   ("shared (classifier weights)", "shared"))  # fmt: skip
-BARS = (
-    ("intra-class spread", "intra_class_spread"),
-    ("background to\nnearest centre", "background_to_nearest_center"),
-    ("novel background\nrejected", "novel_background_rejection"),
+BARS = (  # (label, key of embedding_report); drawn top to bottom
+    ("intra-class spread\n(distance)", "intra_class_spread"),
+    ("background to nearest\ncentre (distance)", "background_to_nearest_center"),
+    ("novel background\nrejected (share)", "novel_background_rejection"),
 )
+FIGURE_SIZE = (12.5, 3.7)  # inches; at the notebook's 100 dpi it fits the 420 px output area
 
 
 def draw_panel(run: EmbeddingRun, alpha: float, beta: float, title: str = ""):
-    """The three-panel figure for one trained ``run``; returns the matplotlib ``Figure``."""
+    """The three-panel figure for one trained ``run``; returns the matplotlib ``Figure``.
+
+    ``FIGURE_SIZE`` keeps the figure inside the panel's fixed-height output area; the measured
+    values are horizontal bars so that their names read in full.
+    """
     import matplotlib.pyplot as plt
 
     from cplus_edu.viz.hypersphere import plot_circle, plot_sphere
@@ -40,12 +45,21 @@ def draw_panel(run: EmbeddingRun, alpha: float, beta: float, title: str = ""):
     dim = run.features.shape[1]
     if dim not in (2, 3):
         raise ValueError(f"the panel draws 2-D or 3-D embeddings, got embedding_dim={dim}")
-    fig = plt.figure(figsize=(13, 4.3))
-    grid = fig.add_gridspec(1, 3, width_ratios=(1.1, 1, 0.9))
+    fig = plt.figure(figsize=FIGURE_SIZE)
+    grid = fig.add_gridspec(1, 3, width_ratios=(1.0 if dim == 2 else 1.3, 1.1, 1.0))
     ax = fig.add_subplot(grid[0], projection="3d" if dim == 3 else None)
     draw = plot_circle if dim == 2 else plot_sphere
-    draw(run.features, run.labels, run.centers, run.margin, novel=run.novel_features, ax=ax,
-         title="embedding")
+    draw(
+        run.features,
+        run.labels,
+        run.centers,
+        run.margin,
+        novel=run.novel_features,
+        ax=ax,
+        title="embedding",
+    )
+    if dim == 3:
+        ax.set_box_aspect((1, 1, 1), zoom=1.2)  # a 3-D axes leaves much empty room around itself
     ax = fig.add_subplot(grid[1])
     epochs = range(1, run.history.epochs + 1)
     weights = {"separability": 1.0, "compact": alpha, "background": beta}
@@ -53,20 +67,22 @@ def draw_panel(run: EmbeddingRun, alpha: float, beta: float, title: str = ""):
         ax.plot(epochs, values, label=f"{name} (weight {weights.get(name, 1.0):.2g})")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss term, epoch mean (unweighted)")
+    ax.set_ylabel("epoch mean (unweighted)")
     ax.set_title("the three terms of eq. (1)", fontsize=10)
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[2])
     report = run.report()
     values = [report[key] for _, key in BARS]
-    bars = ax.bar([name for name, _ in BARS], values, color=["tab:blue", "tab:orange", "tab:green"])
-    ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set_ylim(0, max(1.05, max(values) * 1.15))
-    ax.set_ylabel("distance (unit sphere) / share")
+    positions = range(len(BARS))[::-1]  # first bar on top
+    bars = ax.barh(list(positions), values, color=["tab:blue", "tab:orange", "tab:green"])
+    ax.set_yticks(list(positions), [name for name, _ in BARS], fontsize=8)
+    ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
+    ax.set_xlim(0, max(1.1, max(values) * 1.2))
+    ax.set_xlabel("distance on the unit sphere / share")
     ax.set_title("measured (class means as centres)", fontsize=10)
-    ax.tick_params(axis="x", labelsize=8)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    # tight_layout underestimates a 3-D axes' labels: keep a margin on the left and at the bottom
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0) if dim == 2 else (0.03, 0.03, 1.0, 1.0))
     return fig
 
 
@@ -109,28 +125,58 @@ class CPlusOnePanel:
         self.figure = None
         self.draws = 0
         style = {"description_width": "60px"}
-        self.alpha = w.FloatLogSlider(value=alpha, base=10, min=-3, max=1, step=0.5,
-                                      description="alpha", continuous_update=False, style=style,
-                                      readout_format=".3g")
-        self.beta = w.FloatLogSlider(value=beta, base=10, min=-5, max=1, step=0.5,
-                                     description="beta", continuous_update=False, style=style,
-                                     readout_format=".3g")
-        self.margin = w.FloatSlider(value=margin, min=0.0, max=2.0, step=0.1,
-                                    description="margin", continuous_update=False, style=style)
-        self.centers = w.Dropdown(options=CENTER_CHOICES, value=centers, description="centres",
-                                  style=style)
+        self.alpha = w.FloatLogSlider(
+            value=alpha,
+            base=10,
+            min=-3,
+            max=1,
+            step=0.5,
+            description="alpha",
+            continuous_update=False,
+            style=style,
+            readout_format=".3g",
+        )
+        self.beta = w.FloatLogSlider(
+            value=beta,
+            base=10,
+            min=-5,
+            max=1,
+            step=0.5,
+            description="beta",
+            continuous_update=False,
+            style=style,
+            readout_format=".3g",
+        )
+        self.margin = w.FloatSlider(
+            value=margin,
+            min=0.0,
+            max=2.0,
+            step=0.1,
+            description="margin",
+            continuous_update=False,
+            style=style,
+        )
+        self.centers = w.Dropdown(
+            options=CENTER_CHOICES, value=centers, description="centres", style=style
+        )
         self.status = w.HTML()
-        controls = {"alpha": self.alpha, "beta": self.beta, "margin": self.margin,
-                    "centers": self.centers}
+        controls = {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "margin": self.margin,
+            "centers": self.centers,
+        }
         self.output = w.interactive_output(self._redraw, controls)
         self.output.layout.height = height
         self.output.layout.overflow = "hidden"
-        self.widget = w.VBox([
-            w.HBox([self.alpha, self.beta]),
-            w.HBox([self.margin, self.centers]),
-            self.status,
-            self.output,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.alpha, self.beta]),
+                w.HBox([self.margin, self.centers]),
+                self.status,
+                self.output,
+            ]
+        )
 
     def train(self, alpha: float, beta: float, margin: float, centers: str) -> EmbeddingRun:
         """The run for one setting: from the cache if it was trained before, else trained now."""
@@ -138,9 +184,17 @@ class CPlusOnePanel:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        run = train_embedding(self.data, "cplus_one", embedding_dim=self.embedding_dim,
-                              alpha=alpha, beta=beta, margin=margin, centers=centers,
-                              epochs=self.epochs, seed=self.seed)
+        run = train_embedding(
+            self.data,
+            "cplus_one",
+            embedding_dim=self.embedding_dim,
+            alpha=alpha,
+            beta=beta,
+            margin=margin,
+            centers=centers,
+            epochs=self.epochs,
+            seed=self.seed,
+        )
         self._cache[key] = run
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -153,8 +207,9 @@ class CPlusOnePanel:
         start = time.perf_counter()
         self.run = self.train(alpha, beta, margin, centers)
         seconds = time.perf_counter() - start
-        title = (f"C+1 loss: alpha={alpha:.3g}, beta={beta:.3g}, margin={margin:.2g}, "
-                 f"centres={centers}")
+        title = (
+            f"C+1 loss: alpha={alpha:.3g}, beta={beta:.3g}, margin={margin:.2g}, centres={centers}"
+        )
         self.figure = draw_panel(self.run, alpha, beta, title)
         display(self.figure)
         plt.close(self.figure)

@@ -60,10 +60,9 @@ def _free_port() -> int:
 
 
 def _write_lab_settings(settings_dir: Path) -> None:
-    """No news toast, no update check, no autosave."""
+    """No autosave. The news toast is left to the shipped binder/overrides.json (installed by
+    `make test` into the environment), which the test below checks."""
     for plugin, values in {
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                        "checkForUpdates": False},
         "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     }.items():
         path = settings_dir / f"{plugin}.jupyterlab-settings"
@@ -158,6 +157,9 @@ def test_moving_the_alpha_slider_changes_the_figure(lab_url):
             page.wait_for_selector(PANEL_IMAGE, timeout=150_000)
             _wait(lambda: _kernel_idle(page), 60, "the notebook to finish")
             assert _error_outputs(page) == [], "a notebook cell failed"
+            # by now (tens of seconds after start-up) JupyterLab would have asked
+            news = page.get_by_text("get notified about official Jupyter news")
+            assert news.count() == 0, "the shipped binder/overrides.json should silence the toast"
 
             image = page.locator(PANEL_IMAGE).first
             image.scroll_into_view_if_needed()

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cplus_edu import (
+from cplus_edu.experiments import (
     cas_two_region_landscape,
     descriptor_snapshot,
     distinct_corners,

@@ -1,6 +1,5 @@
 """Chapter 02's open-set experiment: data split, evaluation, runs, summaries."""
 
-import math
 import os
 from pathlib import Path
 
@@ -9,29 +8,41 @@ import pytest
 import torch
 from torch import nn
 
-from cplus_edu.losses import CPlusOneLoss
-from cplus_edu.open_set import (
-    METRICS,
+from cplus_edu.experiments import (
+    CONFIDENCE_METRICS,
+    DEFAULT_SPLIT,
+    INSIDE_METRICS,
+    OPEN_SET_METRICS,
     PAPER_VOC_MIOU,
+    DigitSplit,
     OpenSetData,
     center_distances,
-    class_centers,
+    class_predictions,
+    coi_confidence,
+    confident_share,
+    draw_digit_split,
     evaluate_open_set,
-    format_paired,
-    format_table,
     make_mnist_open_set,
     paired_differences,
+    plot_confidence_histogram,
+    plot_confident_gallery,
     plot_open_set,
+    plot_paired_differences,
     relabel,
     run_open_set,
-    summarize,
+    run_split_study,
 )
+from cplus_edu.losses import CPlusOneLoss
 
 matplotlib.use("Agg")
 DATA = Path(os.environ.get("CPLUS_EDU_DATA", "~/.cache/cplus_edu")).expanduser()
 needs_mnist = pytest.mark.skipif(
     not (DATA / "MNIST" / "raw").is_dir() or not (DATA / "FashionMNIST" / "raw").is_dir(),
     reason=f"MNIST / Fashion-MNIST are not in the data root {DATA} (CI sets CPLUS_EDU_DATA)",
+)
+needs_cifar = pytest.mark.skipif(
+    not (DATA / "cifar10-jpeg" / "test").is_dir(),
+    reason=f"the CIFAR-10 JPEG copy is not in the data root {DATA} (CI sets CPLUS_EDU_DATA)",
 )
 
 
@@ -61,7 +72,8 @@ def planted(labels):
 def toy_data():
     y_train = torch.tensor([0, 1, 2] * 6)
     y_test = torch.tensor([0, 1, 2, 1, 2, 0, 1, 2])
-    unseen = {"held-out digits": planted([-1] * 5), "Fashion-MNIST": planted([-1] * 4)}
+    unseen = {"held-out digits": planted([-1] * 5), "Fashion-MNIST": planted([-1] * 4),
+              "CIFAR-10 (grey)": planted([-1] * 3)}  # fmt: skip
     return OpenSetData(planted(y_train), y_train, planted(y_test), y_test, unseen, (7, 8))
 
 
@@ -70,24 +82,28 @@ def test_relabel_maps_classes_of_interest_to_1_to_c_and_the_rest_to_background()
     assert relabel(digits, (3, 9)).tolist() == [0, 1, 0, 2, 1, 0]
 
 
-def test_class_centers_are_normalised_class_means():
-    features = torch.tensor([[3.0, 0.0], [0.0, 2.0], [0.0, 5.0], [1.0, 1.0]])
-    labels = torch.tensor([1, 2, 2, 0])
-    assert torch.allclose(class_centers(features, labels, 3), torch.tensor([[1.0, 0.0], [0, 1]]))
-
-
 def test_evaluate_open_set_on_a_perfect_and_on_a_fooled_model():
     data = toy_data()
     perfect = evaluate_open_set(Oracle(answer_unseen=0), data)
-    assert set(perfect) == set(METRICS) | {"coi_spread"}
-    spread = perfect.pop("coi_spread")
+    expected = {*OPEN_SET_METRICS, *CONFIDENCE_METRICS, *INSIDE_METRICS, "coi_spread"}
+    assert set(perfect) == expected
+    assert perfect.pop("coi_spread") == pytest.approx(0.0, abs=1e-12)  # CoIs on their centres
+    assert all(perfect.pop(f"inside_{k}") == 0.0 for k in ["digits", "fashion", "cifar"])
+    sure = 1 / (1 + 2 * torch.exp(torch.tensor(-10.0))).item()  # softmax of logits (10, 0, 0)
+    assert perfect.pop("conf_coi") == pytest.approx(sure) and perfect.pop("confident_coi") == 1.0
+    low = torch.exp(torch.tensor(-10.0)).item() * sure  # unseen answered background: p(CoI) tiny
+    for k in ["digits", "fashion", "cifar"]:
+        assert perfect.pop(f"conf_{k}") == pytest.approx(low)
+        assert perfect.pop(f"confident_{k}") == 0.0
     assert all(v == 1.0 for v in perfect.values()), perfect
-    assert spread == pytest.approx(0.0, abs=1e-12)  # every CoI feature sits on its centre
     fooled = evaluate_open_set(Oracle(answer_unseen=1), data)  # unseen background -> class 1
     assert fooled["recall_digits"] == 0.0 and fooled["recall_fashion"] == 0.0
+    assert fooled["recall_cifar"] == 0.0 and fooled["confident_cifar"] == 1.0
+    assert fooled["conf_cifar"] == pytest.approx(sure)  # as sure as of a real class of interest
     assert fooled["coi_acc"] == 1.0 and fooled["recall_seen"] == 1.0
     assert fooled["auroc_fashion"] == 0.5  # p(background) ties with the CoIs': no ranking
     assert fooled["auroc_dist_fashion"] == 1.0  # but their features are far from every centre
+    assert fooled["inside_cifar"] == 0.0
 
 
 def test_run_open_set_trains_every_loss_and_seed_deterministically():
@@ -95,13 +111,24 @@ def test_run_open_set_trains_every_loss_and_seed_deterministically():
     y = torch.tensor([0, 1, 2] * 10)
     x = planted(y) + 0.1 * torch.randn(30, 1, 28, 28)
     data = OpenSetData(x, y, x[:12], y[:12], {"Fashion-MNIST": torch.rand(6, 1, 28, 28)}, (4, 5))
-    losses = {"CE": lambda m: nn.CrossEntropyLoss(),
-              "C+1 shared": lambda m: CPlusOneLoss(3, 4, centers="shared", classifier=m.head)}
-    kwargs = dict(seeds=(0, 1), epochs=2, batch_size=10, progress=False,
-                  make_model=lambda: __import__("cplus_edu").MLP(784, 3, 4, hidden=(8,)))
+    losses = {
+        "CE": lambda m: nn.CrossEntropyLoss(),
+        "C+1 shared": lambda m: CPlusOneLoss(3, 4, centers="shared", classifier=m.head),
+    }
+    kwargs = dict(
+        seeds=(0, 1),
+        epochs=2,
+        batch_size=10,
+        progress=False,
+        make_model=lambda: __import__("cplus_edu").MLP(784, 3, 4, hidden=(8,)),
+    )
     rows = run_open_set(data, losses, **kwargs)
-    assert [(r["seed"], r["loss"]) for r in rows] == [(0, "CE"), (0, "C+1 shared"),
-                                                      (1, "CE"), (1, "C+1 shared")]
+    assert [(r["seed"], r["loss"]) for r in rows] == [
+        (0, "CE"),
+        (0, "C+1 shared"),
+        (1, "CE"),
+        (1, "C+1 shared"),
+    ]
     for r in rows:
         assert 0.0 <= r["coi_acc"] <= 1.0 and 0.0 <= r["auroc_fashion"] <= 1.0
         assert ("term_compact" in r) == (r["loss"] == "C+1 shared")
@@ -116,38 +143,9 @@ def test_run_open_set_trains_every_loss_and_seed_deterministically():
 def test_center_distances_per_group():
     distances = center_distances(Oracle(), toy_data())
     assert list(distances) == ["classes of interest", "seen background", "held-out digits",
-                               "Fashion-MNIST"]  # fmt: skip
+                               "Fashion-MNIST", "CIFAR-10 (grey)"]  # fmt: skip
     assert distances["classes of interest"].max() < 1e-6
     assert distances["Fashion-MNIST"].min() > 1.0 and len(distances["Fashion-MNIST"]) == 4
-
-
-def test_summarize_and_format_table():
-    rows = [{"loss": "CE", "coi_acc": 0.9}, {"loss": "CE", "coi_acc": 0.8},
-            {"loss": "C+1", "coi_acc": 0.95}]  # fmt: skip
-    summary = summarize(rows, ["coi_acc"])
-    assert list(summary) == ["CE", "C+1"]
-    assert summary["CE"]["coi_acc"][0] == pytest.approx(0.85)
-    assert summary["CE"]["coi_acc"][1] == pytest.approx(0.0707107, rel=1e-5)
-    assert summary["C+1"]["coi_acc"] == (0.95, 0.0)
-    table = format_table(summary, ["coi_acc"], paper={"CE": 75.93})
-    assert "85.0 ± 7.1" in table and "75.93" in table and "paper VOC mIoU" in table
-    rows.append({"loss": "C+1", "coi_acc": 0.9, "term_compact": 0.2})
-    with_terms = summarize(rows, ["coi_acc", "term_compact"])
-    assert math.isnan(with_terms["CE"]["term_compact"][0])
-    assert with_terms["C+1"]["term_compact"] == (0.2, 0.0)
-    assert format_table(with_terms, ["term_compact"]).splitlines()[2].split() == ["CE", "-"]
-
-
-def test_paired_differences_subtract_the_baseline_of_the_same_seed():
-    rows = [{"loss": "CE", "seed": 0, "m": 0.5}, {"loss": "CE", "seed": 1, "m": 0.9},
-            {"loss": "A", "seed": 1, "m": 0.8}, {"loss": "A", "seed": 0, "m": 0.7},
-            {"loss": "B", "seed": 2, "m": 0.1}]  # fmt: skip
-    diffs = paired_differences(rows, "CE", ["m"])
-    assert list(diffs) == ["A"]  # B has no baseline run with its seed
-    assert diffs["A"]["m"] == pytest.approx([-0.1, 0.2])
-    assert "+5.0 (1/2 up)" in format_paired(diffs, ["m"])
-    with pytest.raises(ValueError, match="baseline 'XE'"):
-        paired_differences(rows, "XE", ["m"])
 
 
 def test_plot_open_set_labels_everything():
@@ -159,8 +157,12 @@ def test_plot_open_set_labels_everything():
 
 def test_paper_tables_have_the_reported_best_setting():
     best = {table: max(rows, key=rows.get) for table, rows in PAPER_VOC_MIOU.items()}
-    assert best == {"Table 1 (terms)": "L_C+1 (all three)", "Table 2 (centres)": "moving average",
-                    "Table 3 (alpha, beta=1e-4)": "0.1", "Table 4 (beta, alpha=0.1)": "0.0001"}
+    assert best == {
+        "Table 1 (terms)": "L_C+1 (all three)",
+        "Table 2 (centres)": "moving average",
+        "Table 3 (alpha, beta=1e-4)": "0.1",
+        "Table 4 (beta, alpha=0.1)": "0.0001",
+    }
 
 
 @needs_mnist
@@ -173,3 +175,122 @@ def test_make_mnist_open_set_splits_the_digits():
     assert data.unseen["Fashion-MNIST"].shape == (30, 1, 28, 28)
     with pytest.raises(ValueError, match="must not overlap"):
         make_mnist_open_set(coi_digits=(0, 1), background_digits=(1, 2))
+
+
+def test_draw_digit_split_is_deterministic_disjoint_and_varies_with_the_seed():
+    splits = [draw_digit_split(s) for s in range(20)]
+    assert splits == [draw_digit_split(s) for s in range(20)]
+    for split in splits:
+        assert isinstance(split, DigitSplit)
+        assert [len(g) for g in split] == [4, 3, 3]
+        assert sorted(split.coi + split.seen + split.unseen) == list(range(10))
+        assert all(list(g) == sorted(g) for g in split)
+    assert len({s.coi for s in splits}) > 10  # not the same classes of interest every time
+    small = draw_digit_split(5, n_coi=2, n_seen=2, n_unseen=0)
+    assert [len(g) for g in small] == [2, 2, 0] and not set(small.coi) & set(small.seen)
+    assert str(DEFAULT_SPLIT) == "CoI 0123 | seen 456 | unseen 789"
+    with pytest.raises(ValueError, match="> 10 digits"):
+        draw_digit_split(0, n_coi=5, n_seen=3, n_unseen=3)
+    with pytest.raises(ValueError, match="n_seen must be a positive int"):
+        draw_digit_split(0, n_seen=0)
+
+
+def test_coi_confidence_and_confident_share_on_a_hand_made_example():
+    # rows: sure of class 1; sure of background; split between classes 1 and 2; background index 2
+    logits = torch.log(torch.tensor([[0.02, 0.95, 0.03], [0.96, 0.02, 0.02], [0.2, 0.4, 0.4]]))
+    assert torch.allclose(coi_confidence(logits), torch.tensor([0.95, 0.02, 0.4]))
+    assert confident_share(logits) == pytest.approx(1 / 3)
+    assert confident_share(logits, threshold=0.3) == pytest.approx(2 / 3)
+    slow = [max(p for k, p in enumerate(row) if k != 2) for row in logits.softmax(1).tolist()]
+    assert coi_confidence(logits, background_index=2).tolist() == pytest.approx(slow)
+    with pytest.raises(ValueError, match="threshold"):
+        confident_share(logits, threshold=1.0)
+    with pytest.raises(TypeError, match="logits"):
+        coi_confidence(torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match="empty"):
+        confident_share(torch.zeros(0, 3))
+
+
+def test_class_predictions_name_the_digit_of_the_most_likely_class_of_interest():
+    data = toy_data()  # classes of interest are the digits 7 and 8
+    x = torch.cat([planted([1, 2]), planted([-1])])
+    digit, prob, predicted = class_predictions(Oracle(answer_unseen=0), x, data.coi_digits)
+    assert digit[:2].tolist() == [7, 8] and predicted.tolist() == [1, 2, 0]
+    assert prob[0] > 0.99 and prob[2] < 1e-3
+
+
+def _fake_split_data(coi, seen, unseen, n_per_class=5, n_test_per_class=3, **_):
+    """Stands in for ``make_mnist_open_set``: images with the digit planted in pixel (0, 0)."""
+    torch.manual_seed(sum(coi))
+    digits = torch.tensor([d for d in [*coi, *seen] for _ in range(n_per_class)])
+    x = planted(relabel(digits, coi)) + 0.1 * torch.randn(len(digits), 1, 28, 28)
+    y = relabel(digits, coi)
+    return OpenSetData(x, y, x[::2], y[::2], {"CIFAR-10 (grey)": torch.rand(4, 1, 28, 28)},
+                       tuple(coi))  # fmt: skip
+
+
+def test_run_split_study_pairs_runs_by_seed_and_split(monkeypatch):
+    import cplus_edu.experiments.open_set as recipe
+
+    calls = []
+
+    def fake(coi, seen, unseen, **kwargs):
+        calls.append((coi, seen, unseen, kwargs))
+        return _fake_split_data(coi, seen, unseen, **kwargs)
+
+    monkeypatch.setattr(recipe, "make_mnist_open_set", fake)
+    losses = {"CE": lambda m: nn.CrossEntropyLoss(), "C+1": lambda m: CPlusOneLoss(5, 4)}
+    models = {}
+    rows = run_split_study(
+        (3, 7),
+        losses,
+        (0, 1),
+        data_kwargs={"n_per_class": 4},
+        epochs=1,
+        batch_size=8,
+        progress=False,
+        keep_models=models,
+        make_model=lambda: __import__("cplus_edu").MLP(784, 5, 4, hidden=(8,)),
+    )
+    assert [(c[:3], c[3]) for c in calls] == [(tuple(draw_digit_split(s)), {"n_per_class": 4})
+                                              for s in (3, 7)]  # fmt: skip
+    assert [(r["split"], r["seed"], r["loss"]) for r in rows] == [
+        (s, seed, name) for s in (3, 7) for seed in (0, 1) for name in losses]  # fmt: skip
+    assert all(r["digits"] == draw_digit_split(r["split"]) for r in rows)
+    assert set(models) == {(r["split"], r["seed"], r["loss"]) for r in rows}
+    diffs = paired_differences(rows, "CE", ["coi_acc", "recall_cifar"], pair_on=("seed", "split"))
+    assert list(diffs) == ["C+1"] and len(diffs["C+1"]["coi_acc"]) == 4
+    by_key = {(r["split"], r["seed"], r["loss"]): r for r in rows}
+    expected = [by_key[(s, seed, "C+1")]["recall_cifar"] - by_key[(s, seed, "CE")]["recall_cifar"]
+                for s in (3, 7) for seed in (0, 1)]  # fmt: skip
+    assert diffs["C+1"]["recall_cifar"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="distinct"):
+        run_split_study((1, 1), losses, (0,))
+    with pytest.raises(ValueError, match="non-empty"):
+        run_split_study((), losses, (0,))
+
+
+def test_confidence_and_paired_plots_label_everything():
+    images = torch.rand(5, 1, 28, 28)
+    digits, predicted = torch.tensor([1, 2, 3, 1, 2]), torch.tensor([1, 0, 2, 1, 0])
+    fig = plot_confident_gallery(images, digits, torch.rand(5), predicted, list("abcde"), cols=3)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titled) == 5 and titled[1] == "background" and "'1'" in titled[0]
+    ax = plot_confidence_histogram({"digits": torch.rand(20), "photos": torch.rand(10)})
+    assert ax.get_title() and ax.get_xlabel() and "%" in ax.get_ylabel()
+    assert len(ax.get_legend().get_texts()) == 3  # two groups and the threshold line
+    diffs = {"C+1": {"recall_cifar": [0.1, -0.02, 0.05]}}
+    ax = plot_paired_differences(diffs, ["recall_cifar"], "CE")
+    assert "3 pairs" in ax.get_title() and "points" in ax.get_ylabel()
+    assert ax.collections[0].get_offsets().shape == (3, 2)
+
+
+@needs_mnist
+@needs_cifar
+def test_make_mnist_open_set_adds_greyscale_cifar_as_far_background():
+    data = make_mnist_open_set(n_per_class=5, n_test_per_class=5, n_fashion=10, n_cifar=20)
+    photos = data.unseen["CIFAR-10 (grey)"]
+    assert photos.shape == (20, 1, 28, 28) and photos.dtype == torch.float32
+    assert 0.0 <= photos.min() and photos.max() <= 1.0 and photos.std() > 0.05
+    assert torch.bincount(data.unseen_labels["CIFAR-10 (grey)"]).tolist() == [2] * 10
+    assert list(data.unseen) == ["held-out digits", "Fashion-MNIST", "CIFAR-10 (grey)"]

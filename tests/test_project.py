@@ -112,3 +112,79 @@ def test_readme_lists_every_chapter():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:
         assert path.name in readme, f"README's chapter list misses {path.name}"
+
+
+# The course layer: chapter recipes, and the widget panels that drive them.
+COURSE_LAYER = ("cplus_edu.experiments", "cplus_edu.widgets")
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """Every module the code ``source`` of a module in ``package`` imports (absolute names;
+    relative imports resolved)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}".rstrip(".")
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _library_modules() -> list[Path]:
+    return [p for p in sorted((ROOT / "cplus_edu").rglob("*.py"))
+            if not any(".".join(p.relative_to(ROOT).with_suffix("").parts).startswith(c)
+                       for c in COURSE_LAYER)]  # fmt: skip
+
+
+def test_the_library_never_imports_the_course_layer():
+    library = _library_modules()
+    assert any(p.name == "cplus_one.py" for p in library) and len(library) > 20
+    for path in library:
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        bad = {m for m in _imported_modules(path.read_text(), package)
+               if m.startswith(COURSE_LAYER)}  # fmt: skip
+        assert not bad, f"{path.relative_to(ROOT)} imports the course layer: {sorted(bad)}"
+        lazy = re.findall(r'"\w+": "(experiments[\w.]*)"', path.read_text())
+        assert not lazy, f"{path.relative_to(ROOT)} re-exports the course layer lazily: {lazy}"
+
+
+def test_the_import_check_sees_a_course_import():
+    source = "from ..experiments import tables\nimport cplus_edu.widgets\n"
+    found = _imported_modules(source, "cplus_edu.losses")
+    assert "cplus_edu.experiments.tables" in found and "cplus_edu.widgets" in found
+
+
+def test_one_name_per_idea_across_the_public_namespaces():
+    """A public name means one thing: no name is exported by two modules of the package."""
+    import importlib
+
+    owners: dict[str, set[str]] = {}
+    for package in ("cplus_edu", "cplus_edu.losses", "cplus_edu.metrics", "cplus_edu.data",
+                    "cplus_edu.viz", "cplus_edu.experiments"):  # fmt: skip
+        module = importlib.import_module(package)
+        for name, sub in module._EXPORTS.items():
+            owners.setdefault(name, set()).add(f"{package}.{sub}")
+    shared = {name: where for name, where in owners.items() if len(where) > 1}
+    assert not shared, f"names exported from two places: {shared}"
+
+
+def test_shipped_lab_settings_silence_the_news_and_are_installed_everywhere():
+    """binder/overrides.json turns off the "Jupyter news?" toast and the update check; `make lab`
+    / `make test` and Binder's postBuild install it as the lab's defaults."""
+    overrides = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+    schema_file = (Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas" / "@jupyterlab"
+                   / "apputils-extension" / "notification.json")  # fmt: skip
+    schema = json.loads(schema_file.read_text())["properties"]
+    assert {c["const"] for c in schema["fetchNews"]["oneOf"]} >= {"false"}
+    assert schema["checkForUpdates"]["type"] == "boolean"
+    assert "binder/overrides.json" in (ROOT / "Makefile").read_text()
+    assert "binder/overrides.json" in (ROOT / "binder" / "postBuild").read_text()

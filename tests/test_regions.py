@@ -1,12 +1,14 @@
 """Region scenes (mosaics, saliency scenes, region-wise label flips), grouping and the ARI."""
 
+import itertools
+
 import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
 from cplus_edu.data import flip_region_labels, make_saliency_scenes, make_texture_mosaics
 from cplus_edu.grouping import group_pixels
-from cplus_edu.region_metrics import adjusted_rand_index
+from cplus_edu.metrics import adjusted_rand_index, match_region_ids
 from cplus_edu.viz import plot_region_maps
 
 
@@ -128,3 +130,95 @@ def test_plot_region_maps():
     assert fig.axes[3].get_title() == "cells"
     with pytest.raises(ValueError, match="row_names"):
         plot_region_maps(mosaics.images, [mosaics.regions], [])
+    renamed = (mosaics.regions + 3) % 8
+    fig = plot_region_maps(mosaics.images, [mosaics.regions, renamed], ["t", "p"], match_to=0)
+    for i in range(4):  # the renamed prediction is drawn in the colours of the true regions
+        drawn = fig.axes[2 * 4 + i].get_images()[0].get_array()
+        assert (drawn == mosaics.regions[i].numpy() % 10).all()
+    fig = plot_region_maps(mosaics.images, [mosaics.regions, renamed], ["t", "p"])
+    assert not (fig.axes[2 * 4].get_images()[0].get_array() == mosaics.regions[0].numpy()).all()
+    with pytest.raises(ValueError, match="match_to must index"):
+        plot_region_maps(mosaics.images, [mosaics.regions], ["t"], match_to=1)
+
+
+def _best_agreement_by_brute_force(pred: torch.Tensor, true: torch.Tensor, ignore: int) -> int:
+    """Largest number of counted pixels where a one-to-one renaming of `pred` equals `true`,
+    over every injective map of predicted ids to true ids (or to nothing)."""
+    keep = true != ignore
+    pred_ids = pred.unique().tolist()
+    true_ids = true[keep].unique().tolist()
+    overlap = {  # pixels of predicted id p and true id t, counted one by one
+        (p, t): int(((pred == p) & (true == t) & keep).sum()) for p in pred_ids for t in true_ids
+    }
+    options = true_ids + [None] * len(pred_ids)  # None: left unmatched
+    best = 0
+    for choice in itertools.permutations(options, len(pred_ids)):
+        score = sum(overlap[p, t] for p, t in zip(pred_ids, choice) if t is not None)
+        best = max(best, score)
+    return best
+
+
+def _is_renaming(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True if `b` is `a` with its ids renamed one-to-one (the same partition)."""
+    pairs = torch.unique(torch.stack([a.flatten(), b.flatten()]), dim=1)
+    return pairs[0].unique().numel() == pairs.shape[1] == pairs[1].unique().numel()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_match_region_ids_is_the_best_renaming(seed):
+    g = torch.Generator().manual_seed(seed)
+    n_pred, n_true = torch.randint(1, 6, (2,), generator=g).tolist()  # up to 5 x 5 ids
+    true = torch.randint(0, n_true, (2, 5, 6), generator=g) + 3 * seed  # ids need not start at 0
+    pred = torch.randint(0, n_pred, (2, 5, 6), generator=g) * 7 - 4  # sparse, negative ids
+    if seed % 3 == 0:  # some ignored pixels
+        true[torch.rand(true.shape, generator=g) < 0.3] = -100
+    matched = match_region_ids(pred, true)
+    assert matched.shape == pred.shape and matched.dtype == pred.dtype
+    for m, p, t in zip(matched, pred, true):
+        keep = t != -100
+        assert int(((m == t) & keep).sum()) == _best_agreement_by_brute_force(p, t, -100)
+        assert _is_renaming(p, m)
+        true_ids = set(t[keep].unique().tolist())
+        leftover = set(m.unique().tolist()) - true_ids
+        assert all(i > max(true_ids) for i in leftover)  # new ids never reuse a true one
+
+
+def test_match_region_ids_undoes_a_permutation_and_leaves_extra_segments_apart():
+    truth = make_texture_mosaics(n=3, size=16, num_regions=(3, 5), seed=0).regions
+    shuffled = (truth * 5 + 2) % 11  # a one-to-one renaming of every id
+    torch.testing.assert_close(match_region_ids(shuffled, truth), truth)
+    single = match_region_ids(shuffled[0], truth[0])  # one image [H, W]
+    torch.testing.assert_close(single, truth[0])
+    split = truth.clone()
+    split[:, :, :8] += 10  # regions across the middle are cut in two: more segments than regions
+    matched = match_region_ids(split, truth)
+    for m, s, t in zip(matched, split, truth):
+        assert _is_renaming(s, m)
+        assert int((m == t).sum()) >= t.numel() // 2  # each region keeps its larger part
+        extra = s.unique().numel() - t.unique().numel()
+        assert extra > 0
+        assert (m.unique() > t.max()).sum() == extra  # the other parts got new ids
+
+
+def test_match_region_ids_does_not_count_ignored_pixels():
+    true = torch.tensor([[0, 0, 1, 1, -100, -100, -100, -100]])
+    pred = torch.tensor([[5, 5, 6, 6, 6, 6, 6, 6]])
+    # counted, 5 covers region 0 and 6 region 1; were the ignored pixels counted as a region of
+    # their own, 6 would rather go there
+    torch.testing.assert_close(match_region_ids(pred, true), torch.tensor([[0, 0, 1, 1] + [1] * 4]))
+    pred = torch.tensor([[3, 3, 3, 3, 9, 9]])
+    target = torch.tensor([[0, 0, 1, 1, -100, -100]])
+    # 3 overlaps region 0 and region 1 equally; 9 is seen only on ignored pixels: a new id
+    matched = match_region_ids(pred, target)
+    assert matched[0, 0].item() in (0, 1) and matched[0, 4].item() == 2
+    everything_ignored = match_region_ids(pred, torch.full_like(pred, 255), ignore_index=255)
+    assert everything_ignored.tolist() == [[0, 0, 0, 0, 1, 1]]  # all new, in old-id order
+
+
+def test_match_region_ids_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        match_region_ids(torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer"):
+        match_region_ids(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[N, H, W\]"):
+        match_region_ids(torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchmetrics.classification import BinaryFBetaScore
 
-from cplus_edu.saliency import (
+from cplus_edu.metrics import (
     binarize_saliency,
     channel_correlations,
     choose_salient_channel,

@@ -6,12 +6,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.image  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from cplus_edu.data import make_cplus_one_data  # noqa: E402
-from cplus_edu.widgets import CPlusOnePanel  # noqa: E402
+from cplus_edu.widgets import BARS, CPlusOnePanel  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,35 @@ def test_sphere_panel_and_bad_arguments(data):
         CPlusOnePanel(data, embedding_dim=16)
     with pytest.raises(ValueError, match="centers must be one of"):
         CPlusOnePanel(data, centers="median")
+
+
+@pytest.mark.parametrize("embedding_dim", [2, 3])
+def test_panel_figure_fits_its_output_area_and_no_text_is_cut_off(data, embedding_dim):
+    # the notebook draws inline at 100 dpi with a tight bounding box, in an output area of fixed
+    # height whose overflow is hidden: the figure must fit, and every label must lie inside it
+    panel = CPlusOnePanel(data, epochs=1, embedding_dim=embedding_dim)
+    figure = panel.figure
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    buffer.seek(0)
+    height, width = matplotlib.image.imread(buffer).shape[:2]
+    assert height <= int(panel.output.layout.height.removesuffix("px")) - 20
+    assert width <= 1300
+    canvas = FigureCanvasAgg(figure)  # the panel closed its figure; draw it on a fresh canvas
+    figure.set_dpi(100)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    drawn = figure.get_tightbbox(renderer).transformed(figure.dpi_scale_trans)  # in pixels
+    box = figure.bbox
+    assert box.x0 - 1 <= drawn.x0 and drawn.x1 <= box.x1 + 1, (drawn, box)
+    assert box.y0 - 1 <= drawn.y0 and drawn.y1 <= box.y1 + 1, (drawn, box)
+    bars = figure.axes[-1]
+    names = [t.get_text() for t in bars.get_yticklabels()]
+    assert names == [name for name, _ in BARS]  # read in full ...
+    extents = [t.get_window_extent(renderer) for t in bars.get_yticklabels()]
+    for upper, lower in zip(extents, extents[1:]):  # ... first bar on top, labels apart
+        assert upper.y0 > lower.y1
+    values = bars.texts  # the bar_label values stay inside the bar axes
+    assert len(values) == len(BARS)
+    for text in values:
+        assert text.get_window_extent(renderer).x1 <= bars.get_window_extent(renderer).x1

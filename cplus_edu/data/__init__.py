@@ -9,6 +9,8 @@ _EXPORTS = {
     "load_fashion_mnist": "vision",
     "load_cifar10": "vision",
     "load_cifar100": "vision",
+    "load_cifar10_gray": "vision",
+    "to_mnist_format": "vision",
     "load_digits_fallback": "vision",
     "make_cplus_one_data": "synthetic",
     "SyntheticCPlusOne": "synthetic",

@@ -1,9 +1,10 @@
 """MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 as tensors, with deterministic class subsets.
 
 Each loader returns ``(images, labels)``: ``images`` float32 in [0, 1] of shape ``[N, 1, 28, 28]``
-(MNIST, Fashion-MNIST) or ``[N, 3, 32, 32]`` (CIFAR), ``labels`` int64 ``[N]`` with the dataset's
-own label numbers. ``classes`` keeps only those labels; ``n_per_class`` draws that many samples of
-each kept class with a seeded permutation, so the same arguments always give the same subset.
+(MNIST, Fashion-MNIST, ``load_cifar10_gray``) or ``[N, 3, 32, 32]`` (CIFAR), ``labels`` int64
+``[N]`` with the dataset's own label numbers. ``classes`` keeps only those labels;
+``n_per_class`` draws that many samples of each kept class with a seeded permutation, so the same
+arguments always give the same subset.
 
 Reading uses torchvision's datasets on their standard layouts under the data root (see
 ``cplus_edu.data.root``). Nothing is downloaded unless ``download=True``; then torchvision fetches
@@ -143,6 +144,31 @@ def load_cifar10(split="train", classes=None, n_per_class=None, seed=0, download
         root,
         extra=[jpeg_dir / "<class>" / "NNNN.jpg"],
     )
+
+
+def to_mnist_format(images: torch.Tensor, size: int = 28) -> torch.Tensor:
+    """RGB images ``[N, 3, H, W]`` in [0, 1] -> greyscale ``[N, 1, size, size]`` in [0, 1], the
+    shape of an MNIST digit (torchvision's ``rgb_to_grayscale``, luma 0.299 R + 0.587 G + 0.114 B,
+    then an antialiased bilinear ``resize``). Brightness is not inverted: MNIST digits are light
+    on black, natural images are not, which is part of what makes them *far* from the digits."""
+    from torchvision.transforms.functional import resize, rgb_to_grayscale
+
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
+        raise ValueError(f"images must be a [N, 3, H, W] tensor, got {shape}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    grey = rgb_to_grayscale(images.float(), num_output_channels=1)
+    return resize(grey, [size, size], antialias=True).clamp_(0.0, 1.0)
+
+
+def load_cifar10_gray(
+    split="test", classes=None, n_per_class=None, seed=0, size=28, download=False, root=None
+):
+    """CIFAR-10 as MNIST-shaped greyscale images: ``(images [N, 1, size, size] in [0, 1],
+    labels [N])``; the same subsets as ``load_cifar10`` (a far-away background for MNIST models)."""
+    images, labels = load_cifar10(split, classes, n_per_class, seed, download, root)
+    return to_mnist_format(images, size), labels
 
 
 def load_cifar100(split="train", classes=None, n_per_class=None, seed=0, download=False, root=None):

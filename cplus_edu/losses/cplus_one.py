@@ -46,43 +46,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cplus_edu.checks import (
+    check_class_index,
+    check_class_target,
+    check_finite,
+    check_float,
+    check_ignore_index,
+    check_integer,
+    check_nonempty,
+    check_positive_int,
+    check_range,
+    describe,
+)
 from cplus_edu.losses.centers import make_centers
 
 _EPS = 1e-12  # as F.normalize: |f| is clamped at eps before dividing
-
-
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
-
-
-def _check_tensor(name: str, t, ndims: tuple[int, ...]) -> None:
-    if not torch.is_tensor(t):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dims, got {_shape(t)}")
-
-
-def _check_target(target, num_classes: int, ignore_index: int) -> None:
-    """``target`` must hold class indices in ``[0, num_classes - 1]`` or ``ignore_index``."""
-    if torch.is_floating_point(target) or target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"target must be an integer tensor of class indices, got {target.dtype}")
-    valid = target[target != ignore_index]
-    if valid.numel() and (valid.min() < 0 or valid.max() >= num_classes):
-        raise ValueError(
-            f"target values must be in [0, {num_classes - 1}] or ignore_index={ignore_index}, "
-            f"got values in [{int(valid.min())}, {int(valid.max())}]"
-        )
-
-
-def _check_finite(loss: torch.Tensor, **inputs: torch.Tensor) -> None:
-    """Inspect the inputs only when the loss came out non-finite (the check is free otherwise)."""
-    if torch.isfinite(loss):
-        return
-    for name, t in inputs.items():
-        if t is not None and not torch.isfinite(t).all():
-            bad = int((~torch.isfinite(t)).sum())
-            raise ValueError(f"{name} contains NaN or Inf ({bad} values)")
-    raise ValueError(f"the loss is not finite ({loss.item()}) although its inputs are")
 
 
 class UnitCosine(torch.autograd.Function):
@@ -167,20 +145,10 @@ class CenterGeometry(nn.Module):
         classifier: nn.Module | None = None,
     ):
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes (C+1) must be an int >= 2, got {num_classes!r}")
-        if not isinstance(feat_dim, int) or feat_dim < 1:
-            raise ValueError(f"feat_dim must be a positive int, got {feat_dim!r}")
-        if not isinstance(background_index, int) or not 0 <= background_index < num_classes:
-            raise ValueError(
-                f"background_index must be an int in [0, {num_classes - 1}], "
-                f"got {background_index!r}"
-            )
-        if 0 <= ignore_index < num_classes:
-            raise ValueError(
-                f"ignore_index must not be a class index in [0, {num_classes - 1}], "
-                f"got {ignore_index}"
-            )
+        check_positive_int("num_classes (C+1)", num_classes, minimum=2)
+        check_positive_int("feat_dim", feat_dim)
+        check_class_index("background_index", background_index, num_classes)
+        check_ignore_index(ignore_index, num_classes)
         self.num_classes = num_classes
         self.feat_dim = feat_dim
         self.background_index = background_index
@@ -197,23 +165,20 @@ class CenterGeometry(nn.Module):
         return self.center_representation.centers
 
     def check_features(self, features, target) -> None:
-        _check_tensor("features", features, (2, 4))
-        _check_tensor("target", target, (1, 3))
-        if not torch.is_floating_point(features):
-            raise TypeError(f"features must be a floating-point tensor, got {features.dtype}")
-        if target.numel() == 0:
-            raise ValueError(f"the batch is empty: target has shape {_shape(target)}")
+        check_float("features", features, (2, 4))
+        check_integer("target", target, (1, 3))
+        check_nonempty("target", target)
         if features.shape[1] != self.feat_dim:
             raise ValueError(
                 f"features must have feat_dim={self.feat_dim} channels (dim 1), "
-                f"got {_shape(features)}"
+                f"got {describe(features)}"
             )
         if target.ndim != features.ndim - 1 or target.shape[0] != features.shape[0]:
             raise ValueError(
                 f"target must be [N] for features [N, D] or [B, H, W] for features [B, D, h, w]; "
-                f"got target {_shape(target)} and features {_shape(features)}"
+                f"got target {describe(target)} and features {describe(features)}"
             )
-        _check_target(target, self.num_classes, self.ignore_index)
+        check_class_target(target, self.num_classes, self.ignore_index)
 
     def geometry(self, features: torch.Tensor, target: torch.Tensor) -> Geometry:
         """Squared distances ``[B, C, P]`` from each (normalised) feature to each centre, without
@@ -269,7 +234,7 @@ class CenterLoss(CenterGeometry):
         self.check_features(features, target)
         g = self.geometry(features, target)
         loss = compact_term(g)
-        _check_finite(loss, features=features)
+        check_finite(loss, features=features)
         self.update_centers(g)
         return loss
 
@@ -280,15 +245,13 @@ class BackgroundMarginLoss(CenterGeometry):
 
     def __init__(self, num_classes: int, feat_dim: int, margin: float = 1.0, **kwargs):
         super().__init__(num_classes, feat_dim, **kwargs)
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {margin!r}")
-        self.margin = float(margin)
+        self.margin = check_range("margin", margin, 0.0)
 
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.check_features(features, target)
         g = self.geometry(features, target)
         loss = background_term(g, self.margin)
-        _check_finite(loss, features=features)
+        check_finite(loss, features=features)
         self.update_centers(g)
         return loss
 
@@ -321,10 +284,9 @@ class CPlusOneLoss(CenterGeometry):
     ):
         super().__init__(num_classes, feat_dim, background_index, centers, momentum, normalize,
                          ignore_index, classifier)  # fmt: skip
-        for name, value in [("alpha", alpha), ("beta", beta), ("margin", margin)]:
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        self.alpha, self.beta, self.margin = float(alpha), float(beta), float(margin)
+        self.alpha = check_range("alpha", alpha, 0.0)
+        self.beta = check_range("beta", beta, 0.0)
+        self.margin = check_range("margin", margin, 0.0)
         self.terms: dict[str, torch.Tensor] = {}
 
     def extra_repr(self) -> str:
@@ -335,11 +297,11 @@ class CPlusOneLoss(CenterGeometry):
         self, features: torch.Tensor, logits: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
         self.check_features(features, target)
-        _check_tensor("logits", logits, (features.ndim,))
+        check_float("logits", logits, features.ndim)
         expected = (target.shape[0], self.num_classes, *target.shape[1:])
-        if _shape(logits) != expected:
-            raise ValueError(f"logits must be {expected} for target {_shape(target)}, "
-                             f"got {_shape(logits)}")  # fmt: skip
+        if tuple(logits.shape) != expected:
+            raise ValueError(f"logits must be {list(expected)} for target {describe(target)}, "
+                             f"got {describe(logits)}")  # fmt: skip
         # separability: cross-entropy over all C+1 classes, mean over non-ignored samples
         n_valid = (target != self.ignore_index).sum().clamp_min(1)
         separability = F.cross_entropy(logits, target, ignore_index=self.ignore_index,
@@ -348,7 +310,7 @@ class CPlusOneLoss(CenterGeometry):
         compact = compact_term(g)
         background = background_term(g, self.margin)
         loss = separability + self.alpha * compact + self.beta * background  # eq. (1)
-        _check_finite(loss, features=features, logits=logits)
+        check_finite(loss, features=features, logits=logits)
         self.terms = {"separability": separability.detach(), "compact": compact.detach(),
                       "background": background.detach()}  # fmt: skip
         self.update_centers(g)

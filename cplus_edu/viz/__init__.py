@@ -7,6 +7,8 @@ _EXPORTS = {
     "plot_history": "embedding",
     "plot_circle": "hypersphere",
     "plot_sphere": "hypersphere",
+    "embedding_legend": "hypersphere",
+    "facing_view": "hypersphere",
     "plot_umap": "umap_view",
     "plot_background_probability": "probability",
     "plot_nearest_center_distances": "probability",

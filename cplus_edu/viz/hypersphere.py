@@ -14,8 +14,13 @@ Shapes: features ``[N, 2]`` or ``[N, 3]``, labels ``[N]``, centres ``[C, 2]`` or
 ascending class-index order, background left out. Points are drawn normalised. On the circle only
 the *angle* is the embedding: each group is drawn on its own ring (classes of interest on the unit
 circle, seen background just inside, novel background just outside) with a small seeded radial
-jitter, so that groups at the same angle do not hide each other. The sphere is turned so that the
-seen background faces the viewer (unless ``elev``/``azim`` are given).
+jitter, so that groups at the same angle do not hide each other.
+
+On the sphere every panel of a figure should be seen from the same direction, so that two panels
+compare: ``plot_sphere`` uses ``view = (elevation, azimuth)`` in degrees, ``DEFAULT_VIEW`` unless
+given (``facing_view`` computes one that faces a group of points, to be shared by all panels). Its
+legend goes outside the axes (``legend=False`` leaves it out, and ``embedding_legend`` draws one
+for a whole figure); the unit sphere keeps only the ticks -1, 0 and 1.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import torch
 BACKGROUND_COLOR = "0.6"
 NOVEL_COLOR = "black"
 RING_BACKGROUND, RING_NOVEL = 0.9, 1.1  # radii of the background groups on the circle
+DEFAULT_VIEW = (20.0, 35.0)  # (elevation, azimuth) in degrees of every sphere panel by default
+SPHERE_TICKS = (-1.0, 0.0, 1.0)
 
 
 def class_color(label: int):
@@ -80,22 +87,61 @@ def _interest_classes(labels: np.ndarray, background_index: int) -> list[int]:
     return [int(k) for k in np.unique(labels) if k != background_index]
 
 
-def _legend(ax, labels: np.ndarray, background_index: int, novel: bool, centers: bool, loc: str):
-    """A compact legend with equal-size markers (scatter sizes differ too much to reuse)."""
+def legend_handles(
+    labels, background_index: int = 0, novel: bool = False, centers: bool = False
+) -> list:
+    """Legend entries with equal-size markers (scatter sizes differ too much to reuse): the
+    background, every class of interest present in ``labels [N]``, and optionally the novel
+    background and the centres."""
     from matplotlib.lines import Line2D
 
     def dot(color, name, marker="o", size=5):
         return Line2D([], [], ls="", marker=marker, color=color, markersize=size, label=name)
 
+    labels = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
     handles = [dot(BACKGROUND_COLOR, "background")]
     for c in _interest_classes(labels, background_index):
         handles.append(dot(class_color(c), f"class {c}"))
     if novel:
         handles.append(dot(NOVEL_COLOR, "novel background", marker="x"))
     if centers:
-        handles.append(Line2D([], [], ls="", marker="*", color="white", markeredgecolor="black",
-                              markersize=10, label="centres"))
-    ax.legend(handles=handles, fontsize=7, loc=loc, framealpha=0.8)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="*",
+                color="white",
+                markeredgecolor="black",
+                markersize=10,
+                label="centres",
+            )
+        )
+    return handles
+
+
+def embedding_legend(
+    fig,
+    labels,
+    *,
+    background_index: int = 0,
+    novel: bool = False,
+    centers: bool = False,
+    loc: str = "lower center",
+    ncol: int | None = None,
+    fontsize: float = 8,
+):
+    """One legend for a whole figure of embedding panels (outside every axes, by default in one
+    row under them; leave room with ``fig.subplots_adjust(bottom=...)``). Returns the legend."""
+    handles = legend_handles(labels, background_index, novel, centers)
+    return fig.legend(
+        handles=handles, loc=loc, ncol=ncol or len(handles), fontsize=fontsize, frameon=False
+    )
+
+
+def _legend(ax, labels: np.ndarray, background_index: int, novel: bool, centers: bool, **kwargs):
+    handles = legend_handles(labels, background_index, novel, centers)
+    ax.legend(handles=handles, fontsize=7, framealpha=0.8, **kwargs)
 
 
 def plot_circle(
@@ -110,11 +156,13 @@ def plot_circle(
     title: str | None = None,
     jitter: float = 0.025,
     seed: int = 0,
+    legend: bool = True,
 ):
     """Draw a 2-D embedding on the unit circle with centres and margin bands; return the axes.
 
     Classes of interest are drawn at radius 1, seen background at 0.9 and novel background at 1.1
-    (the radius carries no information; ``jitter`` spreads each ring).
+    (the radius carries no information; ``jitter`` spreads each ring). The legend sits in the
+    empty middle of the circle (``legend=False`` leaves it out).
 
     ``features [N, 2]``, ``labels [N]``, ``centers [C, 2]`` (optional), ``margin`` = ``m_b``
     (optional; needs centres), ``novel [M, 2]`` a held-out background style (optional).
@@ -137,8 +185,19 @@ def plot_circle(
             r = float(np.linalg.norm(c))
             half = math.degrees(margin_half_angle(r, margin))
             mid = math.degrees(math.atan2(c[1], c[0]))
-            ax.add_patch(Wedge((0, 0), 1.15, mid - half, mid + half, width=0.3,
-                               color=class_color(cls), alpha=0.18, lw=0, zorder=1))
+            ax.add_patch(
+                Wedge(
+                    (0, 0),
+                    1.15,
+                    mid - half,
+                    mid + half,
+                    width=0.3,
+                    color=class_color(cls),
+                    alpha=0.18,
+                    lw=0,
+                    zorder=1,
+                )
+            )
     bg = labels == background_index
     xy = ring(features[bg], RING_BACKGROUND)
     ax.scatter(xy[:, 0], xy[:, 1], s=6, color=BACKGROUND_COLOR, zorder=2)
@@ -147,12 +206,21 @@ def plot_circle(
         ax.scatter(xy[:, 0], xy[:, 1], s=6, color=class_color(cls), zorder=3)
     if novel is not None:
         xy = ring(novel, RING_NOVEL)
-        ax.scatter(xy[:, 0], xy[:, 1], s=8, marker="x", lw=0.6, alpha=0.6, color=NOVEL_COLOR,
-                   zorder=4)
+        ax.scatter(
+            xy[:, 0], xy[:, 1], s=8, marker="x", lw=0.6, alpha=0.6, color=NOVEL_COLOR, zorder=4
+        )
     if centers is not None:
         for cls, c in zip(center_labels(len(centers), background_index), centers, strict=True):
-            ax.scatter(c[0], c[1], s=220, marker="*", color=class_color(cls), edgecolor="black",
-                       lw=1, zorder=5)
+            ax.scatter(
+                c[0],
+                c[1],
+                s=220,
+                marker="*",
+                color=class_color(cls),
+                edgecolor="black",
+                lw=1,
+                zorder=5,
+            )
     ax.set_xlim(-1.3, 1.3)
     ax.set_ylim(-1.3, 1.3)
     ax.set_aspect("equal")
@@ -160,7 +228,8 @@ def plot_circle(
     ax.set_ylabel("feature 2 (normalised)")
     band = "" if margin is None or centers is None else f"; bands: margin $m_b$={margin:g}"
     ax.set_title((title or "embedding on the unit circle") + band, fontsize=10)
-    _legend(ax, labels, background_index, novel is not None, centers is not None, "center")
+    if legend:
+        _legend(ax, labels, background_index, novel is not None, centers is not None, loc="center")
     return ax
 
 
@@ -175,18 +244,18 @@ def _cap_circle(center: np.ndarray, half_angle: float, n: int = 100) -> np.ndarr
     return c * math.cos(half_angle) + math.sin(half_angle) * (u * np.cos(t) + v * np.sin(t))
 
 
-def _facing(points: np.ndarray, elev: float | None, azim: float | None) -> tuple[float, float]:
-    """Camera angles (degrees) looking at the mean direction of ``points [N, 3]``, tilted 15
-    degrees up and kept within [-10, 50] degrees of elevation (steeper views read badly); given
-    angles are kept. Falls back to (20, 35) when there is no clear direction."""
+def facing_view(points) -> tuple[float, float]:
+    """``(elevation, azimuth)`` in degrees of a camera looking at the mean direction of
+    ``points [N, 3]``, tilted 15 degrees up and kept within [-10, 50] degrees of elevation
+    (steeper views read badly); ``DEFAULT_VIEW`` when there is no clear direction. Compute it once
+    and pass it as ``view`` to every panel of a figure."""
+    points = _as_numpy("points", points, 3)
     v = _unit(points).mean(0) if len(points) else np.zeros(3)
     if np.linalg.norm(v) < 0.2:
-        auto_elev, auto_azim = 20.0, 35.0
-    else:
-        v = v / np.linalg.norm(v)
-        auto_elev = min(50.0, max(-10.0, math.degrees(math.asin(float(v[2]))) + 15.0))
-        auto_azim = math.degrees(math.atan2(v[1], v[0]))
-    return (auto_elev if elev is None else elev), (auto_azim if azim is None else azim)
+        return DEFAULT_VIEW
+    v = v / np.linalg.norm(v)
+    elev = min(50.0, max(-10.0, math.degrees(math.asin(float(v[2]))) + 15.0))
+    return elev, math.degrees(math.atan2(v[1], v[0]))
 
 
 def plot_sphere(
@@ -199,14 +268,16 @@ def plot_sphere(
     background_index: int = 0,
     ax=None,
     title: str | None = None,
-    elev: float | None = None,
-    azim: float | None = None,
+    view: tuple[float, float] = DEFAULT_VIEW,
+    legend: bool = True,
 ):
     """Draw a 3-D embedding on the unit sphere with centres and margin caps; return the 3-D axes.
 
     Same arguments as ``plot_circle`` with ``[N, 3]`` features; ``ax`` must be a 3-D axes
     (``projection="3d"``) when given. The margin band is drawn as a translucent cap with its
-    boundary circle.
+    boundary circle. ``view = (elevation, azimuth)`` in degrees: use one for every panel of a
+    figure. ``legend=True`` puts the legend outside the axes, on their right; for several panels
+    pass ``legend=False`` and draw one ``embedding_legend`` for the figure.
     """
     import matplotlib.pyplot as plt
 
@@ -216,8 +287,7 @@ def plot_sphere(
     if getattr(ax, "name", "") != "3d":
         raise ValueError("ax must be a 3-D axes (projection='3d') for plot_sphere")
     u, v = np.mgrid[0 : 2 * np.pi : 25j, 0 : np.pi : 13j]
-    ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v),
-                      color="0.85", lw=0.4)
+    ax.plot_wireframe(np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.85", lw=0.4)
     bg = labels == background_index
     xyz = _unit(features[bg])
     ax.scatter(*xyz.T, s=4, color=BACKGROUND_COLOR, depthshade=False)
@@ -226,24 +296,43 @@ def plot_sphere(
         ax.scatter(*xyz.T, s=4, color=class_color(cls), depthshade=False)
     if novel is not None:
         xyz = _unit(novel)
-        ax.scatter(*xyz.T, s=6, marker="x", lw=0.5, alpha=0.6, color=NOVEL_COLOR,
-                   depthshade=False)
+        ax.scatter(*xyz.T, s=6, marker="x", lw=0.5, alpha=0.6, color=NOVEL_COLOR, depthshade=False)
     if centers is not None:
         for cls, c in zip(center_labels(len(centers), background_index), centers, strict=True):
             if margin is not None:
                 half = margin_half_angle(float(np.linalg.norm(c)), margin)
                 cap = np.stack([_cap_circle(c, half * f, 48) for f in np.linspace(0, 1, 8)]) * 1.01
-                ax.plot_surface(*np.moveaxis(cap, -1, 0), color=class_color(cls), alpha=0.08,
-                                lw=0, shade=False)
+                ax.plot_surface(
+                    *np.moveaxis(cap, -1, 0), color=class_color(cls), alpha=0.08, lw=0, shade=False
+                )
                 ax.plot(*cap[-1].T, color=class_color(cls), lw=1.2, alpha=0.9)
-            ax.scatter(*c, s=200, marker="*", color=class_color(cls), edgecolor="black",
-                       depthshade=False)
-    ax.view_init(*_facing(features[bg], elev, azim))
-    ax.set_box_aspect((1, 1, 1))
-    ax.set_xlabel("feature 1")
-    ax.set_ylabel("feature 2")
-    ax.set_zlabel("feature 3")
+            ax.scatter(
+                *c, s=200, marker="*", color=class_color(cls), edgecolor="black", depthshade=False
+            )
+    if len(view) != 2:
+        raise ValueError(f"view must be (elevation, azimuth) in degrees, got {view!r}")
+    elev, azim = (float(a) for a in view)
+    ax.view_init(elev=elev, azim=azim)
+    limits = (-1.05, 1.05)
+    ax.set(xlim=limits, ylim=limits, zlim=limits)
+    ax.set_box_aspect((1, 1, 1))  # equal aspect: the sphere looks round
+    for axis, name in zip((ax.xaxis, ax.yaxis, ax.zaxis), ("feature 1", "feature 2", "feature 3")):
+        axis.set_ticks(SPHERE_TICKS)
+        axis.set_ticklabels([f"{t:g}" for t in SPHERE_TICKS])
+        axis.set_label_text(name, fontsize=9)
+        axis.labelpad = 4
+        axis.set_pane_color((1.0, 1.0, 1.0, 0.0))
+    ax.tick_params(labelsize=8, pad=0)
     band = "" if margin is None or centers is None else f"; caps: margin $m_b$={margin:g}"
     ax.set_title((title or "embedding on the unit sphere") + band, fontsize=10)
-    _legend(ax, labels, background_index, novel is not None, centers is not None, "upper left")
+    if legend:
+        _legend(
+            ax,
+            labels,
+            background_index,
+            novel is not None,
+            centers is not None,
+            loc="center left",
+            bbox_to_anchor=(1.02, 0.5),
+        )
     return ax

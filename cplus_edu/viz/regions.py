@@ -5,12 +5,22 @@ from __future__ import annotations
 import torch
 
 
-def plot_region_maps(images, maps=(), row_names=(), count: int = 6, title: str | None = None):
+def plot_region_maps(
+    images,
+    maps=(),
+    row_names=(),
+    count: int = 6,
+    title: str | None = None,
+    match_to: int | None = None,
+):
     """Show the first `count` `images` `[N, 3, H, W]` and below them each map `[N, H, W]` of
     `maps` (region ids, masks or predictions), one row per map, named by `row_names`.
 
     Region ids are drawn with a qualitative colour map (ids carry no meaning, only equality
-    does). Returns the matplotlib `Figure`.
+    does; ids 0-9 get ten distinct colours, larger ones repeat them). With `match_to` = the index
+    of a map in `maps` (the true regions), every other map's ids are first renamed to the ids of
+    that map's regions they overlap most (`cplus_edu.metrics.match_region_ids`), so that a
+    segment and the true region it found share a colour. Returns the matplotlib `Figure`.
     """
     import matplotlib.pyplot as plt
 
@@ -21,6 +31,16 @@ def plot_region_maps(images, maps=(), row_names=(), count: int = 6, title: str |
     if len(row_names) != len(maps):
         raise ValueError(f"got {len(maps)} maps but {len(row_names)} row_names")
     count = min(count, len(images))
+    if match_to is not None:
+        if not 0 <= match_to < len(maps):
+            raise ValueError(f"match_to must index one of the {len(maps)} maps, got {match_to}")
+        from cplus_edu.metrics.regions import match_region_ids
+
+        reference = maps[match_to][:count].long()
+        maps = [
+            m if i == match_to else match_region_ids(m[:count].long(), reference)
+            for i, m in enumerate(maps)
+        ]
     rows = 1 + len(maps)
     fig, axes = plt.subplots(rows, count, figsize=(1.7 * count, 1.8 * rows), squeeze=False)
     for i in range(count):

@@ -1,4 +1,4 @@
-"""Measurements of chapter 01 against slow, obvious loops, and their error messages."""
+"""Embedding metrics (what each C+1 term does) against slow, obvious loops; their errors."""
 
 import math
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cplus_edu import embedding_stats as es
+from cplus_edu import metrics as es
+from cplus_edu.experiments import embedding_report
 
 
 def _toy(n=60, dim=3, num_classes=4, background_index=0, seed=0):
@@ -82,14 +83,6 @@ def test_ball_radius_is_quantile_of_own_distances():
     assert own[0] <= median <= own[-1]
 
 
-def test_rejection_and_accuracy_count_argmax():
-    logits = torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0], [5.0, 1, 0]])
-    labels = torch.tensor([1, 1, 2, 2])
-    assert es.background_rejection_rate(logits) == 0.5
-    assert es.background_rejection_rate(logits, background_index=2) == 0.25
-    assert es.interest_accuracy(logits, labels) == pytest.approx(2 / 4)
-
-
 def test_report_on_a_hand_made_embedding():
     # two classes at angle 0 and 90 degrees on the circle, background at 225 degrees
     def at(deg):
@@ -100,7 +93,7 @@ def test_report_on_a_hand_made_embedding():
     centers = torch.tensor([at(5), at(95)])
     logits = torch.tensor([[0, 1.0, 0]] * 6)  # everything predicted class 1
     novel = torch.tensor([at(45)])
-    report = es.embedding_report(features, logits, labels, centers, novel, logits[:1], margin=1.0)
+    report = embedding_report(features, logits, labels, centers, novel, logits[:1], margin=1.0)
     chord = 2 * math.sin(math.radians(5) / 2)  # every class sample is 5 degrees from its centre
     assert report["intra_class_spread"] == pytest.approx(chord, rel=1e-5)
     assert report["interest_accuracy"] == 0.5
@@ -115,13 +108,13 @@ def test_report_on_a_hand_made_embedding():
 
 def test_bad_input_names_the_argument():
     features, labels, centers = _toy()
-    with pytest.raises(ValueError, match="features must be a 2-D tensor"):
+    with pytest.raises(ValueError, match="features must have 2 dims"):
         es.nearest_center_distance(features[0], centers)
     with pytest.raises(ValueError, match=r"centers must be \[C, 3\]"):
         es.nearest_center_distance(features, centers[:, :2])
     with pytest.raises(TypeError, match="labels must be an integer tensor"):
         es.intra_class_spread(features, labels.float(), centers)
-    with pytest.raises(ValueError, match="labels must be a 1-D tensor"):
+    with pytest.raises(ValueError, match=r"labels must be \[N\] with N=60"):
         es.intra_class_spread(features, labels[:-1], centers)
     with pytest.raises(ValueError, match="no class-of-interest sample"):
         es.intra_class_spread(features, torch.zeros_like(labels), centers)
@@ -129,23 +122,15 @@ def test_bad_input_names_the_argument():
         es.intra_class_spread(features, labels, centers[:2])
     with pytest.raises(ValueError, match="no sample of class 3"):
         es.class_means(features, labels.clamp(max=2), 4)
-    with pytest.raises(ValueError, match="background_index must be in"):
-        es.background_rejection_rate(torch.zeros(3, 2), background_index=2)
-    with pytest.raises(TypeError, match="logits must be a floating tensor"):
-        es.background_rejection_rate(torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"background_index must be an int in \[0, 3\]"):
+        es.class_means(features, labels, 4, background_index=4)
+    with pytest.raises(TypeError, match="features must be a floating-point tensor"):
+        es.nearest_center_distance(features.long(), centers)
     with pytest.raises(ValueError, match="quantile must be in"):
         es.ball_radius(features, labels, centers, quantile=0.0)
 
 
-def test_summarize_and_format_summary():
-    reports = [{"a": 1.0, "b": 0.0}, {"a": 3.0, "b": 0.5}]
-    summary = es.summarize(reports)
-    assert summary["a"] == pytest.approx((2.0, 1.0))
-    assert summary["b"] == pytest.approx((0.25, 0.25))
-    table = es.format_summary({"CE": summary, "C+1 strong": summary}, {"spread": "a", "far": "b"})
-    lines = table.splitlines()
-    assert len(lines) == 3 and "spread" in lines[0] and "far" in lines[0]
-    assert lines[2].startswith("C+1 strong") and "2.000 ± 1.000" in lines[2]
-    assert "0.250 ± 0.250" in lines[1]
-    with pytest.raises(ValueError, match="reports is empty"):
-        es.summarize([])
+def test_class_means_are_normalised_means_of_the_classes_of_interest():
+    features = torch.tensor([[3.0, 0.0], [0.0, 2.0], [0.0, 5.0], [1.0, 1.0]])
+    labels = torch.tensor([1, 2, 2, 0])
+    assert torch.allclose(es.class_means(features, labels, 3), torch.tensor([[1.0, 0.0], [0, 1]]))

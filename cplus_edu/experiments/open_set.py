@@ -1,0 +1,481 @@
+"""Chapter 02's experiment: open-set background on MNIST.
+
+Some digits are the classes of interest (labels 1..C), other digits are the background seen in
+training (label 0), and at test time an *unseen* background must also come out as background:
+digits held out of training, Fashion-MNIST clothes and (far from anything the model saw)
+greyscale CIFAR-10 photos. ``run_open_set`` trains one small model per (loss, seed) on one digit
+split; ``draw_digit_split`` draws a random split from a split seed and ``run_split_study`` repeats
+the runs over (split, seed, loss), so that every claim can be checked on pairs of runs that share
+their seed and split. Measured on test data (``<u>`` is ``digits``, ``fashion`` or ``cifar``):
+
+- ``coi_acc``: accuracy on the classes of interest (predicting background counts as wrong);
+- ``recall_seen`` / ``recall_<u>``: share of seen-background / unseen-background test images
+  classified as background (argmax);
+- ``auroc_<u>``: AUROC of the softmax background probability, unseen background against
+  class-of-interest test images (threshold-free: does the score rank them?);
+- ``auroc_dist_<u>``: the same for the distance to the nearest class centre on the unit sphere
+  (centres = normalised mean training feature of each class of interest, the same rule for every
+  loss), the geometric score of the paper's Sec. 3.5;
+- ``inside_<u>``: share of the unseen background inside a class ball, i.e. nearer to a class
+  centre than the radius holding 95 % of the class-of-interest test images (Sec. 3.5 says: few);
+- ``conf_coi`` / ``conf_<u>``: mean of the largest class-of-interest softmax probability
+  (``coi_confidence``), and ``confident_coi`` / ``confident_<u>``: the share of images given a
+  class of interest with probability above 0.9 (``confident_share``) — how sure the model is when
+  it calls an image a digit it knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cplus_edu.checks import check_class_index, check_float, check_nonempty
+from cplus_edu.metrics import (
+    background_auroc,
+    background_recall,
+    background_score,
+    class_means,
+    coi_accuracy,
+    nearest_center_distance,
+)
+from cplus_edu.models import MLP
+from cplus_edu.train import fit, predict
+from cplus_edu.utils import progress_disabled, seed_everything
+
+#: key of each unseen-background set in the metric names (``recall_digits`` ...)
+UNSEEN_KEYS = {"held-out digits": "digits", "Fashion-MNIST": "fashion", "CIFAR-10 (grey)": "cifar"}
+OPEN_SET_METRICS = ("coi_acc", "recall_seen", "recall_digits", "recall_fashion", "recall_cifar",
+                    "auroc_digits", "auroc_fashion", "auroc_cifar", "auroc_dist_digits",
+                    "auroc_dist_fashion", "auroc_dist_cifar")  # fmt: skip
+#: how confident the class predictions are (see the module docstring)
+CONFIDENCE_METRICS = ("conf_coi", "conf_digits", "conf_fashion", "conf_cifar", "confident_coi",
+                      "confident_digits", "confident_fashion", "confident_cifar")  # fmt: skip
+INSIDE_METRICS = ("inside_digits", "inside_fashion", "inside_cifar")
+
+#: mIoU (%) on PASCAL VOC 2012 val, DeepLabV3+ / ResNet-50, from the C+1 paper's Tables 1-4
+PAPER_VOC_MIOU = {
+    "Table 1 (terms)": {
+        "L_sep (CE)": 75.93,
+        "L_sep + L_compact": 76.25,
+        "L_C+1 (all three)": 77.35,
+    },
+    "Table 2 (centres)": {"learnable": 76.68, "moving average": 77.35, "shared": 76.99},
+    "Table 3 (alpha, beta=1e-4)": {"0.01": 76.82, "0.1": 77.35, "1": 75.22},
+    "Table 4 (beta, alpha=0.1)": {"0.001": 75.93, "0.0001": 77.35, "0.00001": 76.47},
+}
+
+
+@dataclass
+class OpenSetData:
+    """Train and test images ``[N, 1, 28, 28]``; labels 0 = background, 1..C = ``coi_digits``."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor  # classes of interest and seen-background digits, test split
+    y_test: torch.Tensor
+    unseen: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> images, all background
+    coi_digits: tuple[int, ...] = ()
+    unseen_labels: dict[str, torch.Tensor] = field(default_factory=dict)  # their own labels
+
+    @property
+    def num_classes(self) -> int:
+        """C + 1."""
+        return len(self.coi_digits) + 1
+
+
+def relabel(digits: torch.Tensor, coi_digits: Sequence[int]) -> torch.Tensor:
+    """Digit labels -> C+1 labels: ``coi_digits[i]`` becomes ``i + 1``, every other digit 0."""
+    labels = torch.zeros_like(digits)
+    for i, d in enumerate(coi_digits):
+        labels[digits == d] = i + 1
+    return labels
+
+
+class DigitSplit(NamedTuple):
+    """Which digits play which part: classes of interest, background seen in training, background
+    held out until test time. Each group is sorted."""
+
+    coi: tuple[int, ...]
+    seen: tuple[int, ...]
+    unseen: tuple[int, ...]
+
+    def __str__(self) -> str:
+        show = lambda digits: "".join(map(str, digits))  # noqa: E731
+        return f"CoI {show(self.coi)} | seen {show(self.seen)} | unseen {show(self.unseen)}"
+
+
+#: the chapter's fixed split (the ablation runs on it)
+DEFAULT_SPLIT = DigitSplit((0, 1, 2, 3), (4, 5, 6), (7, 8, 9))
+
+
+def draw_digit_split(split_seed: int, n_coi: int = 4, n_seen: int = 3,
+                     n_unseen: int = 3) -> DigitSplit:  # fmt: skip
+    """A random split of the ten digits, the same for the same ``split_seed``: a seeded
+    permutation of 0..9 gives ``n_coi`` classes of interest, then ``n_seen`` seen-background and
+    ``n_unseen`` held-out digits (the groups are disjoint; digits beyond their total are unused)."""
+    for name, n in [("n_coi", n_coi), ("n_seen", n_seen)]:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if not isinstance(n_unseen, int) or n_unseen < 0:
+        raise ValueError(f"n_unseen must be a non-negative int, got {n_unseen!r}")
+    if n_coi + n_seen + n_unseen > 10:
+        raise ValueError(f"n_coi + n_seen + n_unseen = {n_coi + n_seen + n_unseen} > 10 digits")
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(split_seed)).tolist()
+    cuts = [0, n_coi, n_coi + n_seen, n_coi + n_seen + n_unseen]
+    return DigitSplit(*(tuple(sorted(order[a:b])) for a, b in zip(cuts, cuts[1:])))
+
+
+def make_mnist_open_set(
+    coi_digits: Sequence[int] = (0, 1, 2, 3),
+    background_digits: Sequence[int] = (4, 5, 6),
+    unseen_digits: Sequence[int] = (7, 8, 9),
+    n_per_class: int = 300,
+    n_test_per_class: int = 200,
+    n_fashion: int = 600,
+    seed: int = 0,
+    root=None,
+    n_cifar: int = 0,
+) -> OpenSetData:
+    """MNIST with ``coi_digits`` as classes of interest and ``background_digits`` as background;
+    ``unseen_digits`` (MNIST test), Fashion-MNIST test images and ``n_cifar`` greyscale CIFAR-10
+    test images resized to 28x28 (``load_cifar10_gray``) as the unseen background."""
+    from cplus_edu.data import load_cifar10_gray, load_fashion_mnist, load_mnist
+
+    groups = [set(coi_digits), set(background_digits), set(unseen_digits)]
+    if any(a & b for i, a in enumerate(groups) for b in groups[i + 1 :]):
+        raise ValueError(f"coi_digits {coi_digits}, background_digits {background_digits} and "
+                         f"unseen_digits {unseen_digits} must not overlap")  # fmt: skip
+    if not coi_digits or not background_digits:
+        raise ValueError("coi_digits and background_digits must both be non-empty")
+    seen = [*coi_digits, *background_digits]
+    x_train, d_train = load_mnist("train", seen, n_per_class, seed, root=root)
+    x_test, d_test = load_mnist("test", seen, n_test_per_class, seed, root=root)
+    unseen, labels = {}, {}
+    if unseen_digits:
+        unseen["held-out digits"], labels["held-out digits"] = load_mnist(
+            "test", unseen_digits, n_test_per_class, seed, root=root)  # fmt: skip
+    per_class = lambda n: -(-n // 10)  # noqa: E731 (both sets have 10 classes)
+    if n_fashion:
+        unseen["Fashion-MNIST"], labels["Fashion-MNIST"] = load_fashion_mnist(
+            "test", None, per_class(n_fashion), seed, root=root)  # fmt: skip
+    if n_cifar:
+        unseen["CIFAR-10 (grey)"], labels["CIFAR-10 (grey)"] = load_cifar10_gray(
+            "test", None, per_class(n_cifar), seed, root=root)  # fmt: skip
+    return OpenSetData(x_train, relabel(d_train, coi_digits), x_test, relabel(d_test, coi_digits),
+                       unseen, tuple(coi_digits), labels)  # fmt: skip
+
+
+def coi_confidence(logits: torch.Tensor, background_index: int = 0) -> torch.Tensor:
+    """``[N]`` largest softmax probability among the classes of interest (background left out):
+    how sure the model is of the digit it would name."""
+    check_float("logits", logits, 2)
+    check_class_index("background_index", background_index, logits.shape[1])
+    if logits.shape[1] < 2:
+        raise ValueError("logits need at least one class of interest besides the background")
+    p = F.softmax(logits, dim=1)
+    keep = torch.arange(logits.shape[1]) != background_index
+    return p[:, keep].max(dim=1).values
+
+
+def confident_share(
+    logits: torch.Tensor, threshold: float = 0.9, background_index: int = 0
+) -> float:
+    """Share of samples given a class of interest with softmax probability above ``threshold``
+    (for ``threshold >= 0.5`` that class is also the argmax)."""
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
+    conf = coi_confidence(logits, background_index)
+    check_nonempty("logits", conf)
+    return (conf > threshold).float().mean().item()
+
+
+def _test_groups(
+    model: nn.Module, data: OpenSetData
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    features, logits = predict(model, data.x_test)
+    is_coi = data.y_test != 0
+    groups = {"classes of interest": (features[is_coi], logits[is_coi]),
+              "seen background": (features[~is_coi], logits[~is_coi])}  # fmt: skip
+    groups.update({name: predict(model, x) for name, x in data.unseen.items()})
+    return groups
+
+
+def _centers(model: nn.Module, data: OpenSetData) -> torch.Tensor:
+    train_features, _ = predict(model, data.x_train)
+    return class_means(train_features, data.y_train, data.num_classes)
+
+
+def center_distances(model: nn.Module, data: OpenSetData) -> dict[str, torch.Tensor]:
+    """``{group: [N] distance to the nearest class centre}`` for the test groups (classes of
+    interest, seen background, each unseen background), on the unit sphere; centres from
+    ``class_means`` of the training features."""
+    centers = _centers(model, data)
+    return {name: nearest_center_distance(f, centers)
+            for name, (f, _) in _test_groups(model, data).items()}  # fmt: skip
+
+
+def class_predictions(model: nn.Module, x: torch.Tensor, coi_digits: Sequence[int]):
+    """For images ``x``: ``(digit, probability, predicted)``, the class of interest with the largest
+    softmax probability (as its digit), that probability, and the argmax label (0 = background)."""
+    _, logits = predict(model, x)
+    p = F.softmax(logits, dim=1)
+    prob, best = p[:, 1:].max(dim=1)
+    digit = torch.tensor(coi_digits)[best]
+    return digit, prob, logits.argmax(1)
+
+
+def evaluate_open_set(model: nn.Module, data: OpenSetData, radius_quantile: float = 0.95,
+                      threshold: float = 0.9) -> dict[str, float]:  # fmt: skip
+    """The metrics listed in the module docstring, for one trained model, plus ``coi_spread``:
+    the mean squared distance of class-of-interest test features (normalised) to their own
+    class centre (what ``L_compact`` shrinks)."""
+    centers = _centers(model, data)
+    groups = _test_groups(model, data)
+    features, logits = predict(model, data.x_test)
+    is_coi = data.y_test != 0
+    own = centers[data.y_test[is_coi] - 1]  # `[N_coi, D]`
+    coi_f, coi_logits = groups["classes of interest"]
+    result = {"coi_acc": coi_accuracy(logits, data.y_test),
+              "recall_seen": background_recall(logits, data.y_test),
+              "coi_spread": (F.normalize(coi_f, dim=1) - own).square().sum(1).mean().item(),
+              "conf_coi": coi_confidence(coi_logits).mean().item(),
+              "confident_coi": confident_share(coi_logits, threshold)}  # fmt: skip
+    coi_p = background_score(coi_logits)
+    coi_d = nearest_center_distance(coi_f, centers)
+    radius = torch.quantile(coi_d, radius_quantile)
+    for name in data.unseen:
+        key = UNSEEN_KEYS.get(name, name)
+        u_features, u_logits = groups[name]
+        u_d = nearest_center_distance(u_features, centers)
+        result[f"recall_{key}"] = background_recall(u_logits)
+        result[f"auroc_{key}"] = background_auroc(background_score(u_logits), coi_p)
+        result[f"auroc_dist_{key}"] = background_auroc(u_d, coi_d)
+        result[f"inside_{key}"] = (u_d <= radius).float().mean().item()
+        result[f"conf_{key}"] = coi_confidence(u_logits).mean().item()
+        result[f"confident_{key}"] = confident_share(u_logits, threshold)
+    return result
+
+
+def _default_model(data: OpenSetData) -> Callable[[], nn.Module]:
+    return lambda: MLP(28 * 28, data.num_classes, embedding_dim=32, hidden=(256, 128))
+
+
+def _train_and_evaluate(data, name, make_loss, seed, make_model, epochs, batch_size, lr):
+    seed_everything(seed)
+    model = make_model()
+    loss_fn = make_loss(model)
+    history = fit(model, loss_fn, (data.x_train, data.y_train), epochs=epochs,
+                  batch_size=batch_size, lr=lr, seed=seed, progress=False)  # fmt: skip
+    terms = {f"term_{k}": v[-1] for k, v in history.terms.items()}
+    row = {"loss": name, "seed": seed, "train_loss": history.loss[-1], **terms,
+           **evaluate_open_set(model, data)}  # fmt: skip
+    return row, model
+
+
+def run_open_set(
+    data: OpenSetData,
+    losses: dict[str, Callable[[nn.Module], Callable]],
+    seeds: Sequence[int] = (0,),
+    *,
+    make_model: Callable[[], nn.Module] | None = None,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    progress: bool | None = None,
+    keep_models: dict | None = None,
+) -> list[dict]:
+    """Train one model per (seed, loss) and evaluate it; return one row dict per run.
+
+    ``losses`` maps a name to ``make_loss(model)`` (the model is passed so that shared centres
+    can use ``model.head``). ``make_model`` defaults to an MLP with a 32-D embedding. A row holds
+    the loss name, the seed, the metrics of ``evaluate_open_set`` and the last epoch's mean of
+    each loss term (``term_separability`` ...) when the loss reports ``terms``. Pass a dict as
+    ``keep_models`` to receive the trained models under ``(seed, name)``.
+    """
+    from tqdm.auto import tqdm
+
+    if not losses or not seeds:
+        raise ValueError("losses and seeds must be non-empty")
+    make_model = make_model or _default_model(data)
+    runs = [(seed, name) for seed in seeds for name in losses]
+    show = (not progress_disabled()) if progress is None else progress
+    rows = []
+    for seed, name in tqdm(runs, desc="open-set runs", disable=not show):
+        row, model = _train_and_evaluate(data, name, losses[name], seed, make_model, epochs,
+                                         batch_size, lr)  # fmt: skip
+        rows.append(row)
+        if keep_models is not None:
+            keep_models[(seed, name)] = model
+    return rows
+
+
+def run_split_study(
+    split_seeds: Sequence[int],
+    losses: dict[str, Callable[[nn.Module], Callable]],
+    seeds: Sequence[int] = (0,),
+    *,
+    data_kwargs: dict | None = None,
+    make_model: Callable[[], nn.Module] | None = None,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    progress: bool | None = None,
+    keep_models: dict | None = None,
+) -> list[dict]:
+    """``run_open_set`` over random digit splits: for each split seed, ``draw_digit_split`` picks
+    the digits, ``make_mnist_open_set(**data_kwargs)`` loads them, and one model per (seed, loss)
+    is trained. Rows are those of ``run_open_set`` plus ``split`` (the split seed) and
+    ``digits`` (the ``DigitSplit``), so ``paired_differences(..., pair_on=("seed", "split"))``
+    pairs runs that differ only in the loss. ``keep_models`` receives ``(split, seed, name)``."""
+    from tqdm.auto import tqdm
+
+    if not losses or not seeds or not split_seeds:
+        raise ValueError("split_seeds, losses and seeds must be non-empty")
+    if len(set(split_seeds)) != len(split_seeds):
+        raise ValueError(f"split_seeds must be distinct, got {tuple(split_seeds)}")
+    data_kwargs = dict(data_kwargs or {})
+    show = (not progress_disabled()) if progress is None else progress
+    bar = tqdm(total=len(split_seeds) * len(seeds) * len(losses), desc="split-study runs",
+               disable=not show)  # fmt: skip
+    rows = []
+    for split_seed in split_seeds:
+        split = draw_digit_split(split_seed)
+        data = make_mnist_open_set(split.coi, split.seen, split.unseen, **data_kwargs)
+        build = make_model or _default_model(data)
+        for seed in seeds:
+            for name, make_loss in losses.items():
+                row, model = _train_and_evaluate(data, name, make_loss, seed, build, epochs,
+                                                 batch_size, lr)  # fmt: skip
+                rows.append({"split": split_seed, "digits": split, **row})
+                if keep_models is not None:
+                    keep_models[(split_seed, seed, name)] = model
+                bar.update()
+    bar.close()
+    return rows
+
+
+def plot_open_set(summary: dict[str, dict], metrics: Sequence[str] = OPEN_SET_METRICS, ax=None,
+                  title: str = "Open-set background on MNIST (mean ± std over seeds)"):  # fmt: skip
+    """Grouped bars: one group per metric, one bar per loss, error bars = std over seeds."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / len(summary)
+    for i, (name, values) in enumerate(summary.items()):
+        means = [100 * values[m][0] for m in metrics]
+        stds = [100 * values[m][1] for m in metrics]
+        xs = [j + (i - (len(summary) - 1) / 2) * width for j in range(len(metrics))]
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=name)
+    ax.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
+    ax.set_ylabel("value (%)")
+    ax.set_xlabel("metric")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_confident_gallery(
+    images: torch.Tensor,
+    digits: torch.Tensor,
+    probs: torch.Tensor,
+    predicted: torch.Tensor,
+    names: Sequence[str] | None = None,
+    cols: int = 8,
+    title: str = "Far-OOD images and the model's answer",
+):
+    """A grid of images ``[N, 1, H, W]``, each titled with the class of interest the model gives
+    it and that softmax probability (``class_predictions``); red = that class is the prediction,
+    grey = the model says background. ``names`` (e.g. CIFAR-10 class names) go under the image."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.35 * cols, 1.6 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        as_class = predicted[i].item() != 0
+        label = f"'{digits[i].item()}' {100 * probs[i].item():.0f}%" if as_class else "background"
+        ax.set_title(label, fontsize=8, color="tab:red" if as_class else "0.4")
+        if names is not None:
+            ax.text(0.5, -0.08, names[i], transform=ax.transAxes, ha="center", va="top",
+                    fontsize=7, color="0.3")  # fmt: skip
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confidence_histogram(
+    confidences: dict[str, torch.Tensor],
+    ax=None,
+    threshold: float = 0.9,
+    title: str = "How sure is the model of the digit it names?",
+):
+    """Histograms (share of each group, in %) of the largest class-of-interest probability, one
+    per group of images; a dashed line at ``threshold``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    bins = np.linspace(0, 1, 26)
+    for name, conf in confidences.items():
+        weights = np.full(len(conf), 100.0 / max(len(conf), 1))
+        values = torch.as_tensor(conf).numpy()
+        ax.hist(values, bins=bins, weights=weights, histtype="step", linewidth=1.8,
+                label=f"{name} ({len(conf)} images)")  # fmt: skip
+    ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"p = {threshold}")
+    ax.set_xlabel("largest class-of-interest softmax probability")
+    ax.set_ylabel("share of the group (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center")
+    ax.figure.tight_layout()
+    return ax
+
+
+#: CIFAR-10's class names in its label order
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck")  # fmt: skip
+
+
+def plot_paired_differences(
+    diffs: dict[str, dict[str, list[float]]],
+    metrics: Sequence[str],
+    baseline: str,
+    ax=None,
+    title: str | None = None,
+):
+    """One dot per pair of runs (same seed and split), in points: ``paired_differences`` of each
+    loss against ``baseline`` for each metric; a bar marks the mean, the line at 0 = no change."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(diffs)
+    for i, (name, per_metric) in enumerate(diffs.items()):
+        color = f"C{i + 1}"
+        for j, m in enumerate(metrics):
+            values = [100 * d for d in per_metric[m]]
+            x = j + (i - (len(diffs) - 1) / 2) * width
+            jitter = [x + width * 0.3 * ((k % 5) / 4 - 0.5) for k in range(len(values))]
+            ax.scatter(jitter, values, s=12, color=color, alpha=0.7,
+                       label=name if j == 0 else None)  # fmt: skip
+            mean = sum(values) / len(values)
+            ax.hlines(mean, x - width / 2, x + width / 2, color=color, linewidth=2.5)
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.set_xticks(range(len(metrics)), metrics, rotation=20, ha="right")
+    ax.set_xlabel("metric")
+    ax.set_ylabel(f"loss - {baseline} (points)")
+    n = len(next(iter(next(iter(diffs.values())).values())))
+    ax.set_title(title or f"Paired differences to {baseline}: one dot per (seed, split), {n} pairs")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.figure.tight_layout()
+    return ax
