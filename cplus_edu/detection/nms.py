@@ -66,6 +66,25 @@ def _check_inputs(boxes, scores, labels, iou_threshold) -> None:
     check_range("iou_threshold", iou_threshold, 0.0, 1.0)
 
 
+_CHUNK = 1024  # boxes per block of the box-leader IoU (a block's temporaries stay in the cache)
+
+
+def _first_leader(table, cls_of_box, boxes, area, iou_threshold):
+    """Keep-order position of the first leader of its class each box overlaps (``[n]``)."""
+    g = table.index_select(0, cls_of_box)  # [n, 6, L]: the leaders of each box's class
+    lx1, ly1, lx2, ly2, larea, lpos = g.unbind(1)  # [n, L] each
+    x1, y1, x2, y2 = (c[:, None] for c in boxes.unbind(1))
+    iw = (torch.minimum(lx2, x2) - torch.maximum(lx1, x1)).clamp_(min=0)
+    ih = (torch.minimum(ly2, y2) - torch.maximum(ly1, y1)).clamp_(min=0)
+    inter = iw.mul_(ih)
+    union = larea + area[:, None] - inter
+    over = inter / union > iou_threshold  # [n, L], as torchvision's nms; empty slots: 0 / area
+    # the first overlapping leader (argmax returns the first maximum); a box overlapping none
+    # (impossible but for rounding) goes to slot 0, its class's top box
+    slot = torch.argmax(over.to(torch.uint8), dim=1, keepdim=True)
+    return lpos.gather(1, slot).squeeze(1).long()
+
+
 def nms_clusters(boxes: Tensor, labels: Tensor, leaders: Tensor, iou_threshold: float) -> Tensor:
     """Cluster id ``[N]`` of every box: the position in ``leaders`` (greedy NMS's kept boxes, in
     its order) of the first leader of the same class whose IoU with the box exceeds the
@@ -85,24 +104,17 @@ def nms_clusters(boxes: Tensor, labels: Tensor, leaders: Tensor, iou_threshold: 
     rank[order] = torch.arange(len(order)) - starts[cls_of_leader[order]]
     width = int(counts.max())
     # per class its leaders' positions in keep order, coordinates and areas: [C, 6, L]
-    # (empty slots: position 0, a zero box); then gathered for every box: [N, 6, L]
+    # (empty slots: position 0, a zero box); then gathered per box: [N, 6, L]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     table = torch.zeros(num_classes, 6, width, dtype=boxes.dtype)
     position = torch.arange(len(leaders), dtype=boxes.dtype)
     rows = torch.cat([boxes[leaders], area[leaders, None], position[:, None]], 1)  # [K, 6]
     table[cls_of_leader, :, rank] = rows
-    g = table.index_select(0, cls_of_box)  # [N, 6, L]
-    lx1, ly1, lx2, ly2, larea, lpos = g.unbind(1)  # [N, L] each
-    x1, y1, x2, y2 = (c[:, None] for c in boxes.unbind(1))
-    iw = (torch.minimum(lx2, x2) - torch.maximum(lx1, x1)).clamp_(min=0)
-    ih = (torch.minimum(ly2, y2) - torch.maximum(ly1, y1)).clamp_(min=0)
-    inter = iw.mul_(ih)
-    union = larea + area[:, None] - inter
-    over = inter / union > iou_threshold  # [N, L], as torchvision's nms; empty slots: 0 / area
-    # the first overlapping leader (argmax returns the first maximum); a box overlapping none
-    # (impossible but for rounding) goes to slot 0, its class's top box
-    slot = torch.argmax(over.to(torch.uint8), dim=1, keepdim=True)
-    cluster = lpos.gather(1, slot).squeeze(1).long()
+    cluster = torch.empty(len(boxes), dtype=torch.long)
+    for start in range(0, len(boxes), _CHUNK):  # chunks of boxes keep [chunk, L] in the cache
+        part = slice(start, start + _CHUNK)
+        cluster[part] = _first_leader(table, cls_of_box[part], boxes[part], area[part],
+                                      iou_threshold)  # fmt: skip
     cluster[leaders] = torch.arange(len(leaders))
     return cluster
 
