@@ -322,6 +322,8 @@ def show_gamma(gamma):
     plot_nms_clusters(ax, test.images[NMS_SCENE], raw_full[NMS_SCENE], gamma, min_score=0.3,
                       title=f"CL-balanced NMS, gamma = {gamma:.2f}")  # fmt: skip
     draw_boxes(ax, test.boxes[NMS_SCENE], color="tab:red", lw=1, ls="--")
+    ax.plot([], [], c="tab:red", ls="--", lw=1, label="ground truth")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     fig.tight_layout()
     plt.show()
 
