@@ -18,6 +18,8 @@ _EXPORTS = {
     "SmallCNN": "models",
     "TinyFCN": "models",
     "CosineClassifier": "models",
+    "SEBlock": "models",
+    "ChannelAttentionCNN": "models",
     "fit": "train",
     "predict": "train",
     "History": "train",

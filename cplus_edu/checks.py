@@ -102,7 +102,11 @@ def check_region_inputs(
     outputs, regions, outputs_name: str = "outputs", regions_name: str = "regions"
 ) -> None:
     """Dense ``outputs [B, M, H, W]`` (float) and an integer region map ``regions [B, H, W]``."""
-    check_float(outputs_name, outputs, 4)
+    check_float(outputs_name, outputs)
+    if outputs.ndim != 4:  # name the axes: "4 dims" alone does not say which
+        raise ValueError(
+            f"{outputs_name} must have shape [B, M, H, W] (4 dims), got {describe(outputs)}"
+        )
     check_integer(regions_name, regions)
     expected = (outputs.shape[0], *outputs.shape[2:])
     if tuple(regions.shape) != expected:

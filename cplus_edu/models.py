@@ -156,3 +156,73 @@ class TinyFCN(nn.Module):
             raise ValueError(f"x must be [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
         features = self.body(x)
         return features, self.head(features)
+
+
+class SEBlock(nn.Module):
+    """Squeeze-and-excitation channel attention (Hu, Shen, Sun, CVPR 2018) on ``[N, C, H, W]``.
+
+    ``a = sigmoid(W_2 relu(W_1 GAP(A)))`` ``[N, C]``, one weight in (0, 1) per channel and sample;
+    the CC-loss (``cplus_edu.losses.channel_corr``) works on these vectors.
+    """
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        _check_positive("channels", channels)
+        _check_positive("reduction", reduction)
+        hidden = max(1, channels // reduction)
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(maps.mean((2, 3))))  # `[N, C]`
+
+
+class ChannelAttentionCNN(nn.Module):
+    """A small CNN whose last conv features pass an SE block, for the CC-loss chapter.
+
+    ``x [N, in_channels, H, W]`` -> conv blocks -> ``A [N, Cc, h, w]`` (``Cc = 4 * width``) ->
+    ``a = SE(A) [N, Cc]`` -> embedding ``e = GAP(A) * a`` ``[N, Cc]`` -> ``logits = W e + b``.
+    ``forward`` returns ``(features, logits)`` with ``features`` the embedding
+    (``features="embedding"``, for CE, focal or a margin head) or the attention vector ``a``
+    (``features="attention"``, what the CC-loss with SE attention needs); ``parts(x)`` returns
+    all of ``(pooled, attention, embedding, logits)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        width: int = 16,
+        features: str = "embedding",
+        reduction: int = 4,
+    ):
+        super().__init__()
+        _check_positive("in_channels", in_channels)
+        _check_positive("num_classes", num_classes)
+        _check_positive("width", width)
+        if features not in ("embedding", "attention"):
+            raise ValueError(f"features must be 'embedding' or 'attention', got {features!r}")
+        self.in_channels, self.features = in_channels, features
+        layers: list[nn.Module] = []
+        c = in_channels
+        for out in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.MaxPool2d(2)]  # fmt: skip
+            c = out
+        self.body = nn.Sequential(*layers)
+        self.channels = c
+        self.attention = SEBlock(c, reduction)
+        self.head = nn.Linear(c, num_classes)
+
+    def parts(self, x: torch.Tensor):
+        """``(pooled GAP(A) [N, Cc], attention [N, Cc], embedding [N, Cc], logits [N, K])``."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"x must be [N, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
+        maps = self.body(x)  # `[N, Cc, h, w]`
+        attention = self.attention(maps)
+        pooled = maps.mean((2, 3))
+        embedding = pooled * attention  # GAP(A * a) = GAP(A) * a
+        return pooled, attention, embedding, self.head(embedding)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, attention, embedding, logits = self.parts(x)
+        return (attention if self.features == "attention" else embedding), logits

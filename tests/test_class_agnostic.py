@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cplus_edu.losses import CASLoss, ClassAgnosticCELoss
+import cplus_edu.losses.segments as segments
+from cplus_edu.losses import CASLoss, ClassAgnosticCELoss, DiscriminativeLoss
 from cplus_edu.losses.class_agnostic import cas_bounds
+from cplus_edu.losses.segments import RegionBins
 
 IGNORE = -100
 
@@ -201,7 +203,7 @@ LONG = torch.long
             "floating",
         ),
         (torch.randn(0, 3, 4, 4), torch.zeros(0, 4, 4, dtype=LONG), ValueError, "empty"),
-        (torch.randn(2, 3, 4, 4), [[0]], TypeError, "regions must be an integer"),
+        (torch.randn(2, 3, 4, 4), [[0]], TypeError, "regions must be a torch.Tensor"),
     ],
 )
 def test_cas_rejects_bad_input(outputs, regions, error, match):
@@ -218,6 +220,156 @@ def test_cas_rejects_nan_and_bad_settings():
         CASLoss(alpha=1.5)
     with pytest.raises(ValueError, match="reduction"):
         CASLoss(reduction="max")
+
+
+# ------------------------------------------- region bins: dense one-hot path vs scatter path
+
+PATHS = {"dense": 2**62, "scatter": -1}  # DENSE_MAX_BINS forcing each path
+
+
+def region_case(name, seed=20):
+    """Region maps that exercise the bins: `(regions, ignore_index)`, `[3, 6, 7]`."""
+    g = torch.Generator().manual_seed(seed)
+    regions = torch.randint(0, 4, (3, 6, 7), generator=g)
+    if name == "ignored pixels":
+        regions[0, :2] = IGNORE
+        regions[2, :, :3] = IGNORE
+    elif name == "absent ids":  # ids 0, 5, 9 only: bins 1-4 and 6-8 stay empty
+        regions = torch.tensor([0, 5, 9])[regions % 3]
+        regions[1] = 5  # image 1 holds a single one of them
+    elif name == "huge ids":  # more bins than pixels: compacted first
+        regions = regions * 10**12 - 7
+        regions[0, 0] = IGNORE
+    elif name == "single region":
+        regions = torch.full_like(regions, 3)
+    elif name == "all ignored in one image":
+        regions[1] = IGNORE
+    elif name == "ignore_index between ids":
+        return regions * 2, 2  # ids 0, 4, 6 and ignored pixels (id 2) between them
+    return regions, IGNORE
+
+
+REGION_CASES = [
+    "ignored pixels",
+    "absent ids",
+    "huge ids",
+    "single region",
+    "all ignored in one image",
+    "ignore_index between ids",
+]
+
+
+def loop_region_sums(values, regions, ignore_index):
+    """`{(image, id): sum of values [M] over the region}` by boolean masks."""
+    sums = {}
+    for b in range(regions.shape[0]):
+        for i in regions[b].unique().tolist():
+            if i != ignore_index:
+                sums[b, i] = values[b][:, regions[b].flatten() == i].sum(dim=1)
+    return sums
+
+
+@pytest.mark.parametrize("case", REGION_CASES)
+def test_region_bins_dense_and_scatter_agree_with_a_loop(case):
+    regions, ignore = region_case(case)
+    g = torch.Generator().manual_seed(1)
+    values = torch.randn(3, 2, regions[0].numel(), generator=g, dtype=torch.float64)
+    dense = RegionBins(regions, ignore, dense=True)
+    scatter = RegionBins(regions, ignore, dense=False)
+    assert dense.dense and not scatter.dense
+    for name in ("count", "present", "num_regions", "ids", "index"):
+        assert torch.equal(getattr(dense, name), getattr(scatter, name)), name
+    expected = loop_region_sums(values, regions, ignore)
+    assert int(dense.present.sum()) == len(expected)
+    for bins in (dense, scatter):
+        sums, means = bins.sum(values), bins.mean(values)  # [B, M, K]
+        for (b, i), total in expected.items():
+            k = int((bins.ids == i).nonzero())
+            torch.testing.assert_close(sums[b, :, k], total)
+            torch.testing.assert_close(means[b, :, k], total / bins.count[b, k])
+        assert (sums.masked_select(~bins.present.unsqueeze(1)) == 0).all()
+    per_region = torch.randn(3, 2, dense.num_bins, generator=g, dtype=torch.float64)
+    spread = dense.broadcast(per_region)
+    torch.testing.assert_close(spread, scatter.broadcast(per_region), rtol=0, atol=0)
+    flat = regions.reshape(3, -1)
+    for b in range(3):
+        for p in range(flat.shape[1]):
+            if flat[b, p] == ignore:
+                assert spread[b, :, p].abs().max() == 0
+            else:
+                k = int((dense.ids == flat[b, p]).nonzero())
+                assert torch.equal(spread[b, :, p], per_region[b, :, k])
+
+
+@pytest.mark.parametrize("case", REGION_CASES)
+def test_region_bins_gradients_agree_between_paths(case):
+    regions, ignore = region_case(case, seed=21)
+    g = torch.Generator().manual_seed(2)
+    values = torch.randn(3, 2, regions[0].numel(), generator=g, dtype=torch.float64)
+    bins = {name: RegionBins(regions, ignore, dense=name == "dense") for name in PATHS}
+    per_region = torch.randn(3, 2, bins["dense"].num_bins, generator=g, dtype=torch.float64)
+    weights = torch.randn(3, 2, bins["dense"].num_bins, generator=g, dtype=torch.float64)
+    grads = {}
+    for name, b in bins.items():
+        x, r = values.clone().requires_grad_(), per_region.clone().requires_grad_()
+        ((b.sum(x) * weights).sum() + (b.broadcast(r) * values).sum()).backward()
+        grads[name] = (x.grad, r.grad)
+    for dense_grad, scatter_grad in zip(grads["dense"], grads["scatter"]):
+        torch.testing.assert_close(dense_grad, scatter_grad)
+
+
+def test_region_bins_default_path_follows_the_threshold():
+    binary = torch.randint(0, 2, (2, 8, 8))
+    assert RegionBins(binary).dense  # K = 2: the one-hot product
+    many = torch.arange(64).view(1, 8, 8) % (segments.DENSE_MAX_BINS + 1)
+    assert not RegionBins(many).dense  # K = DENSE_MAX_BINS + 1: the scatter
+    assert RegionBins(many, dense=True).dense
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", REGION_CASES)
+def test_cas_each_path_matches_loop_in_value_and_gradient(monkeypatch, path, case):
+    monkeypatch.setattr(segments, "DENSE_MAX_BINS", PATHS[path])
+    regions, ignore = region_case(case, seed=22)
+    g = torch.Generator().manual_seed(3)
+    outputs = torch.randn(3, 3, *regions.shape[1:], generator=g, dtype=torch.float64) * 2
+    a, b = outputs.clone().requires_grad_(), outputs.clone().requires_grad_()
+    got = CASLoss(alpha=0.3, ignore_index=ignore)(a, regions)
+    expected = loop_cas(b, regions, alpha=0.3, ignore_index=ignore)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    got.backward()
+    expected.backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-8, atol=1e-12)
+    ignored = (regions == ignore).unsqueeze(1).expand_as(a)
+    assert (a.grad[ignored] == 0).all()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_cas_gradcheck_on_each_path(monkeypatch, path):
+    monkeypatch.setattr(segments, "DENSE_MAX_BINS", PATHS[path])
+    outputs, regions = random_case(23, batch=2, channels=3, height=3, width=4, num_ids=3)
+    regions[0, 0] = IGNORE
+    regions[1] = regions[1] * 4  # absent ids between the present ones
+    outputs.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: CASLoss(alpha=0.3)(x, regions), (outputs,))
+
+
+@pytest.mark.parametrize("case", ["ignored pixels", "absent ids", "huge ids"])
+def test_region_losses_agree_between_paths(monkeypatch, case):
+    regions, ignore = region_case(case, seed=24)
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(3, 2, *regions.shape[1:], generator=g, dtype=torch.float64)
+    target = torch.randint(0, 2, regions.shape, generator=g)
+    values = {}
+    for path, threshold in PATHS.items():
+        monkeypatch.setattr(segments, "DENSE_MAX_BINS", threshold)
+        values[path] = (
+            ClassAgnosticCELoss(ignore_index=ignore)(logits, target, regions),
+            DiscriminativeLoss(ignore_index=ignore)(logits, regions),
+            CASLoss(ignore_index=ignore, reduction="none")(logits, regions),
+        )
+    for dense, scatter in zip(values["dense"], values["scatter"]):
+        torch.testing.assert_close(dense, scatter, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- class-agnostic cross-entropy

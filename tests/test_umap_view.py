@@ -46,6 +46,9 @@ def test_umap_keeps_separate_clusters_apart_and_is_seeded():
                    n_neighbors=10)
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     assert len(ax.collections) == 1 + 2 + 1  # background, classes 1 and 2, novel
+    only_classes = plot_umap(features, labels + 1, ax=plt.subplots()[1], n_neighbors=10)
+    legend = [t.get_text() for t in only_classes.get_legend().get_texts()]
+    assert legend == ["class 1", "class 2", "class 3"]  # no empty "background" entry
     plt.close("all")
     with pytest.raises(ValueError, match="more than n_neighbors=10 samples"):
         umap_embedding(features[:8], n_neighbors=10)

@@ -20,6 +20,8 @@ _EXPORTS = {
     "TextureMosaics": "regions",
     "SaliencyScenes": "regions",
     "to_cplus_one_labels": "labels",
+    "make_segmentation_scenes": "scenes",
+    "SegmentationScenes": "scenes",
     "DetectionScenes": "detection_scenes",
     "make_shape_scenes": "detection_scenes",
     "make_digit_scenes": "detection_scenes",

@@ -3,7 +3,11 @@
 - ``cplus_one``: C+1 loss = CE + alpha * centre loss + beta * background margin (seed 000)
 - ``centers``: the three centre representations of the C+1 paper
 - ``class_agnostic``: CAS loss (uniformer - discriminator) and class-agnostic CE (seed 001)
+- ``positive_sharing``: positive-sharing loss and the fused loss (softmax CE + positive-sharing,
+  seed 002)
 - ``discriminative``: De Brabandere et al. (2017) discriminative loss, the metric-learning baseline
+- ``margins``: NormFace / CosFace / ArcFace / SphereFace heads on the hypersphere
+- ``channel_corr``: CC-loss, the channel-correlation loss on channel attention (seed 004)
 """
 
 from cplus_edu._lazy import lazy_exports
@@ -19,6 +23,17 @@ _EXPORTS = {
     "ClassAgnosticCELoss": "class_agnostic",
     "cas_bounds": "class_agnostic",
     "DiscriminativeLoss": "discriminative",
+    "PositiveSharingLoss": "positive_sharing",
+    "FusedLoss": "positive_sharing",
+    "MarginHead": "margins",
+    "NormFaceLoss": "margins",
+    "CosFaceLoss": "margins",
+    "ArcFaceLoss": "margins",
+    "SphereFaceLoss": "margins",
+    "MarginModel": "margins",
+    "CCLoss": "channel_corr",
+    "cam_channel_attention": "channel_corr",
+    "attention_distances": "channel_corr",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

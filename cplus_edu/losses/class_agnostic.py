@@ -33,7 +33,7 @@ pair appears twice in the ordered double sum) it is
     \frac{\partial CAS}{\partial s(x)} = \frac{2}{|r_i|}\Big[\alpha (s(x) - \hat{s}(r_i))
         - 2(1 - \alpha)\big(N\hat{s}(r_i) - \textstyle\sum_j \hat{s}(r_j)\big)\Big],
 
-which is what the backward pass below computes (one gather over the pixels); autograd carries it
+which is what the backward pass below computes (one pass over the pixels); autograd carries it
 on through the softmax. The tests check it against autograd on a loop implementation and with
 `gradcheck`.
 
@@ -46,9 +46,11 @@ Reading taken here (../shared/GUIDE.md section 4):
 - The authors' public code (binary only) differs: it adds eps = 3e-5 to the mask weights, computes
   the uniformer on the mask-weighted descriptor (so mostly the foreground variance), and counts the
   single pair (fg, bg) once. We implement the paper's multi-region form.
-- Both terms are expanded so that the loss is O(pixels + regions), with one scatter-add for the
-  region means and no loop over regions or images (and the backward is eq. (2), one gather, so
-  autograd keeps no per-pixel intermediate): the uniformer by the variance identity
+- Both terms are expanded so that the loss is O(pixels + regions), with one region sum for the
+  region means and no loop over regions or images (and the backward is eq. (2), one broadcast
+  back to the pixels, so autograd keeps no per-pixel intermediate). `RegionBins` computes region
+  sums by a dense one-hot product when an image has few bins (a binary map) and by a scatter-add
+  otherwise. The uniformer uses the variance identity
   :math:`\frac{1}{|r|}\int_r\|s - \hat{s}(r)\|^2 = \frac{1}{|r|}\int_r\|s\|^2 - \|\hat{s}(r)\|^2`,
   the discriminator by
   :math:`\sum_{i,j}\|m_i - m_j\|^2 = 2N\sum_i\|m_i\|^2 - 2\|\sum_i m_i\|^2`.
@@ -79,13 +81,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cplus_edu.losses.segments import (
-    RegionBins,
-    check_finite,
-    check_reduction,
-    check_region_inputs,
-    mean_over,
-)
+from cplus_edu.checks import check_finite, check_range, check_reduction, check_region_inputs
+from cplus_edu.losses.segments import RegionBins, mean_over
 
 
 def cas_bounds(num_regions: int, num_channels: int, alpha: float = 0.5) -> tuple[float, float]:
@@ -107,12 +104,6 @@ def cas_bounds(num_regions: int, num_channels: int, alpha: float = 0.5) -> tuple
     return float(lower), float(upper)
 
 
-def _check_alpha(alpha: float) -> float:
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    return float(alpha)
-
-
 class _CASPerImage(torch.autograd.Function):
     """Per-image CAS, uniformer and discriminator `[B]` of descriptors `s` `[B, M, P]`: eq. (1)
     forward, eq. (2) backward."""
@@ -122,13 +113,15 @@ class _CASPerImage(torch.autograd.Function):
         present = bins.present.to(s.dtype)  # [B, K]
         inverse_size = present / bins.count.clamp_min(1)  # 1 / |r_i|, [B, K]
         s_hat = bins.sum(s) * inverse_size.unsqueeze(1)  # eq. (1): region means, [B, M, K]
-        pixel_weight = bins.broadcast(inverse_size.unsqueeze(1))[:, 0]  # 1 / |r(x)|, [B, P]
 
         # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
-        #   = sum_x ||s(x)||^2 / |r(x)|  -  sum_i ||s_hat(r_i)||^2   (variance identity)
+        #   = sum_i (1/|r_i|) sum_{x in r_i} ||s(x)||^2  -  sum_i ||s_hat(r_i)||^2   (variance id.)
         squared_norms = (s_hat.square().sum(dim=1) * present).sum(dim=1)  # [B]
-        pixel_norms = s.square().sum(dim=1)  # ||s(x)||^2, [B, P]
-        uniformer = (pixel_norms * pixel_weight).sum(dim=1) - squared_norms  # [B]
+        pixel_norms = s.new_zeros(s.shape[0], 1, s.shape[2])  # ||s(x)||^2, [B, 1, P]
+        for channel in s.unbind(dim=1):  # a loop over channels: no [B, M, P] temporary
+            pixel_norms[:, 0].addcmul_(channel, channel)
+        region_norms = bins.sum(pixel_norms)[:, 0]  # sum_{x in r_i} ||s(x)||^2, [B, K]
+        uniformer = (region_norms * inverse_size).sum(dim=1) - squared_norms  # [B]
 
         # eq. (1), discriminator: sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2
         #   = 2 N sum_i ||s_hat(r_i)||^2 - 2 ||sum_i s_hat(r_i)||^2
@@ -137,7 +130,7 @@ class _CASPerImage(torch.autograd.Function):
         discriminator = 2 * (num_regions * squared_norms - total.square().sum(dim=1))  # [B]
 
         cas = alpha * uniformer - (1 - alpha) * discriminator  # eq. (1), [B]
-        ctx.save_for_backward(s, s_hat, total, num_regions, pixel_weight)
+        ctx.save_for_backward(s, s_hat, total, num_regions, inverse_size)
         ctx.bins, ctx.alpha = bins, alpha
         ctx.mark_non_differentiable(uniformer, discriminator)
         return cas, uniformer, discriminator
@@ -145,15 +138,17 @@ class _CASPerImage(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_cas: Tensor, _grad_uniformer: Tensor, _grad_discriminator: Tensor):
-        s, s_hat, total, num_regions, pixel_weight = ctx.saved_tensors
+        s, s_hat, total, num_regions, inverse_size = ctx.saved_tensors
         alpha = ctx.alpha
         # eq. (2), for x in r_i:
         #   dCAS/ds(x) = (2/|r_i|) [alpha (s(x) - s_hat_i) - 2(1-alpha)(N s_hat_i - sum_j s_hat_j)]
-        #              = (2/|r_i|) [alpha s(x) - g_i]
+        #              = (2/|r_i|) [alpha s(x) - g_i]  =  s(x) a_i + b_i
         n = num_regions.view(-1, 1, 1)
         g = alpha * s_hat + 2 * (1 - alpha) * (n * s_hat - total.unsqueeze(2))  # [B, M, K]
-        scale = (-2 * grad_cas).view(-1, 1, 1) * pixel_weight.unsqueeze(1)  # [B, 1, P]
-        grad_s = ctx.bins.broadcast(g).sub_(s, alpha=alpha).mul_(scale)  # in place: 3 passes
+        weight = (2 * grad_cas).view(-1, 1, 1) * inverse_size.unsqueeze(1)  # 2/|r_i|, [B, 1, K]
+        offset = ctx.bins.broadcast(-g * weight)  # b_i = -2 g_i / |r_i| at each pixel, [B, M, P]
+        slope = ctx.bins.broadcast(alpha * weight)  # a_i = 2 alpha / |r_i|, [B, 1, P]
+        grad_s = offset.addcmul_(s, slope)  # s(x) a_i + b_i, in place: one pass
         return grad_s, None, None
 
 
@@ -180,7 +175,7 @@ class CASLoss(nn.Module):
         reduction: str = "mean",
     ):
         super().__init__()
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_range("alpha", alpha, 0.0, 1.0)
         self.ignore_index = int(ignore_index)
         self.from_logits = bool(from_logits)
         self.reduction = check_reduction(reduction)
@@ -193,7 +188,7 @@ class CASLoss(nn.Module):
         s = s.reshape(batch, channels, -1)  # [B, M, P]
         bins = RegionBins(regions, self.ignore_index)
         cas, uniformer, discriminator = _CASPerImage.apply(s, bins, self.alpha)  # [B] each
-        check_finite(cas, outputs)
+        check_finite(cas, outputs=outputs)
         has_region = bins.num_regions > 0
         self.terms = {
             "uniformer": mean_over(uniformer, has_region).detach(),
@@ -248,7 +243,7 @@ class ClassAgnosticCELoss(nn.Module):
         per_region = bins.sum(torch.cat([ce_label, ce_flipped], dim=1))  # [B, 2, K]
         best = per_region.min(dim=1).values * bins.present  # [B, K]
         total = best.sum()
-        check_finite(total, logits, "logits")
+        check_finite(total, logits=logits)
         if self.reduction == "sum":
             return total
         return total / valid.sum().clamp_min(1)

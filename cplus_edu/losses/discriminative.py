@@ -31,13 +31,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cplus_edu.losses.segments import (
-    RegionBins,
-    check_finite,
-    check_reduction,
-    check_region_inputs,
-    mean_over,
-)
+from cplus_edu.checks import check_finite, check_range, check_reduction, check_region_inputs
+from cplus_edu.losses.segments import RegionBins, mean_over
 
 
 class DiscriminativeLoss(nn.Module):
@@ -59,14 +54,11 @@ class DiscriminativeLoss(nn.Module):
         reduction: str = "mean",
     ):
         super().__init__()
-        for name, value in (("delta_v", delta_v), ("delta_d", delta_d)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        self.delta_v, self.delta_d = float(delta_v), float(delta_d)
-        self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
+        self.delta_v = check_range("delta_v", delta_v, 0.0)
+        self.delta_d = check_range("delta_d", delta_d, 0.0)
+        self.alpha = check_range("alpha", alpha, 0.0)
+        self.beta = check_range("beta", beta, 0.0)
+        self.gamma = check_range("gamma", gamma, 0.0)
         self.ignore_index = int(ignore_index)
         self.reduction = check_reduction(reduction)
         self.terms: dict[str, Tensor] = {}
@@ -98,7 +90,7 @@ class DiscriminativeLoss(nn.Module):
         regularizer = regularizer / num_regions.clamp_min(1)  # [B]
 
         loss = self.alpha * variance + self.beta * distance + self.gamma * regularizer  # eq. (4)
-        check_finite(loss, embeddings, "embeddings")
+        check_finite(loss, embeddings=embeddings)
         has_region = num_regions > 0
         self.terms = {
             "variance": mean_over(variance, has_region).detach(),

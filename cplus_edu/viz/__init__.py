@@ -16,6 +16,11 @@ _EXPORTS = {
     "plot_cas_landscape": "simplex",
     "simplex_to_cartesian": "simplex",
     "plot_region_maps": "regions",
+    "plot_segmentation_panels": "segmentation",
+    "plot_p0_histograms": "segmentation",
+    "plot_recall_by_kind": "segmentation",
+    "plot_pixel_loss": "segmentation",
+    "pixel_loss_grid": "segmentation",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -101,7 +101,8 @@ def plot_umap(
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     bg = labels == background_index
-    ax.scatter(*xy[bg].T, s=4, color=BACKGROUND_COLOR, label="background")
+    if bg.any():  # a set with no background (chapter 08's classes only) gets no legend entry
+        ax.scatter(*xy[bg].T, s=4, color=BACKGROUND_COLOR, label="background")
     for cls in [int(k) for k in np.unique(labels) if k != background_index]:
         ax.scatter(*xy[labels == cls].T, s=4, color=class_color(cls), label=f"class {cls}")
     if novel is not None:

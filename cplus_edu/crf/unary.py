@@ -1,0 +1,46 @@
+r"""The slides' CRF unary with pixel objectness (Liu & Lew, seed 002).
+
+.. math::
+
+    \theta_k(x_j) = \begin{cases} -\log p_{j,0} & k = 0 \\
+                    -\log\big(p_{j,k} \cdot e^{pos_j}\big) = -\log p_{j,k} - pos_j
+                    & 1 \le k \le C \end{cases}
+
+The objectness :math:`pos_j \in [0, 1]` lowers the energy of every object label at pixel j by the
+same amount, so it never changes which object class wins, only how object labels fare against the
+background: an object label gains a factor of at most :math:`e` in probability over the
+background. Without objectness (``objectness=None``) this is the plain unary
+:math:`-\log p_{j,k}` of DeepLab's CRF.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from cplus_edu.checks import check_class_index, check_float
+
+_TINY = 1e-8  # probabilities are clamped here before the log (a 0 would give an infinite energy)
+
+
+def crf_unary(
+    probs: Tensor, objectness: Tensor | None = None, background_index: int = 0, weight: float = 1.0
+) -> Tensor:
+    """Unary energies ``[K, H, W]`` from softmax ``probs [K, H, W]`` and ``objectness [H, W]``.
+
+    ``weight`` scales the objectness term (1 is the slides' form; 0 is the plain unary).
+    """
+    check_float("probs", probs, 3)
+    check_class_index("background_index", background_index, probs.shape[0])
+    unary = -probs.clamp_min(_TINY).log()  # -log p_{j,k}
+    if objectness is not None:
+        check_float("objectness", objectness, 2)
+        if tuple(objectness.shape) != tuple(probs.shape[1:]):
+            raise ValueError(
+                f"objectness must have shape {list(probs.shape[1:])} to match probs "
+                f"{list(probs.shape)}, got {list(objectness.shape)}"
+            )
+        is_object = torch.ones(probs.shape[0], 1, 1, dtype=probs.dtype, device=probs.device)
+        is_object[background_index] = 0.0
+        unary = unary - weight * is_object * objectness.to(probs)  # -log(p_jk exp(pos_j)), k >= 1
+    return unary
