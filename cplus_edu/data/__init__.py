@@ -22,6 +22,9 @@ _EXPORTS = {
     "to_cplus_one_labels": "labels",
     "make_segmentation_scenes": "scenes",
     "SegmentationScenes": "scenes",
+    "DetectionScenes": "detection_scenes",
+    "make_shape_scenes": "detection_scenes",
+    "make_digit_scenes": "detection_scenes",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -95,6 +95,18 @@ _EXPORTS: dict[str, str] = {
     "plot_per_class_iou": "voc_runs",
     "paper_tables": "voc_runs",
     "gpu_estimates": "voc_runs",
+    # chapter 07: detection (seed 003)
+    "PAPER_DETECTION_TABLE": "detection",
+    "DETECTION_SETTINGS": "detection",
+    "DETECTION_ROWS": "detection",
+    "DetectionRun": "detection",
+    "ComponentStudy": "detection",
+    "run_components": "detection",
+    "component_table": "detection",
+    "format_component_table": "detection",
+    "gamma_sweep": "detection",
+    "score_iou_correlation": "detection",
+    "misalignment_shares": "detection",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

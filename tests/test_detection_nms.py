@@ -1,0 +1,140 @@
+"""CL-balanced NMS (eqs. 6-7): against a slow greedy loop, and equal to batched_nms at gamma=0."""
+
+import math
+
+import pytest
+import torch
+from torchvision.ops import batched_nms, box_iou
+
+from cplus_edu.detection import cl_balanced_nms
+
+
+def loop_cl_nms(boxes, scores, labels, iou_threshold, gamma):
+    """The poster's procedure written the obvious way: a Python loop over clusters and boxes."""
+    boxes, scores = boxes.double(), scores.double()
+    kept = []
+    for c in labels.unique().tolist():
+        pool = [i for i in range(len(boxes)) if labels[i] == c]
+        pool.sort(key=lambda i: (-float(scores[i]), i))
+        while pool:
+            top = pool[0]
+            iou = box_iou(boxes[top : top + 1], boxes)[0]
+            cluster = [i for i in pool if i == top or float(iou[i]) > iou_threshold]
+            logits = []
+            for i in cluster:
+                p = min(max(float(scores[i]), 1e-6), 1 - 1e-6)
+                logits.append(math.log(p / (1 - p)))
+            top_logit = max(logits)
+            weights = [math.exp(f - top_logit) for f in logits]
+            total = sum(weights)
+            centres = [((boxes[i, 0] + boxes[i, 2]) / 2, (boxes[i, 1] + boxes[i, 3]) / 2)
+                       for i in cluster]  # fmt: skip
+            cx = sum(w * float(x) for w, (x, _) in zip(weights, centres)) / total  # eq. (6)
+            cy = sum(w * float(y) for w, (_, y) in zip(weights, centres)) / total
+            best, best_key = None, None
+            for i, (x, y) in zip(cluster, centres):
+                w, h = float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])
+                s = float(scores[i]) - gamma * math.hypot(float(x) - cx, float(y) - cy) / math.sqrt(
+                    w * h
+                )  # eq. (7)
+                key = (s, float(scores[i]), -i)
+                if best_key is None or key > best_key:
+                    best, best_key = i, key
+            kept.append(best)
+            pool = [i for i in pool if i not in cluster]
+    kept.sort(key=lambda i: (-float(scores[i]), i))
+    return torch.tensor(kept, dtype=torch.long)
+
+
+def random_boxes(n, classes, seed, size=100.0):
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * size
+    wh = torch.rand(n, 2, generator=g) * 30 + 2
+    return (torch.cat([xy, xy + wh], 1), torch.rand(n, generator=g),
+            torch.randint(0, classes, (n,), generator=g))  # fmt: skip
+
+
+def clustered_boxes(objects, per_object, classes, seed):
+    g = torch.Generator().manual_seed(seed)
+    wh = torch.rand(objects, 2, generator=g) * 40 + 10
+    xy = torch.rand(objects, 2, generator=g) * 150
+    n = objects * per_object
+    centre = xy.repeat_interleave(per_object, 0) + torch.randn(n, 2, generator=g) * 4
+    size = wh.repeat_interleave(per_object, 0) * torch.exp(torch.randn(n, 2, generator=g) * 0.15)
+    labels = torch.randint(0, classes, (objects,), generator=g).repeat_interleave(per_object)
+    return torch.cat([centre - size / 2, centre + size / 2], 1), torch.rand(n, generator=g), labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_gamma_zero_is_batched_nms_on_random_boxes(seed, threshold):
+    boxes, scores, labels = random_boxes(400, 5, seed)
+    got = cl_balanced_nms(boxes, scores, labels, threshold, gamma=0.0)
+    assert torch.equal(got, batched_nms(boxes, scores, labels, threshold))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gamma_zero_is_batched_nms_on_clustered_boxes(seed):
+    boxes, scores, labels = clustered_boxes(30, 40, 4, seed)  # 1,200 boxes: torchvision's loop
+    for threshold in (0.4, 0.5, 0.6):
+        got = cl_balanced_nms(boxes, scores, labels, threshold, gamma=0.0)
+        assert torch.equal(got, batched_nms(boxes, scores, labels, threshold))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 5.0])
+def test_matches_the_slow_greedy_loop(seed, gamma):
+    boxes, scores, labels = clustered_boxes(8, 12, 3, seed)
+    got = cl_balanced_nms(boxes, scores, labels, 0.5, gamma=gamma)
+    assert torch.equal(got, loop_cl_nms(boxes, scores, labels, 0.5, gamma))
+
+
+def test_a_large_gamma_keeps_the_box_nearest_the_weighted_centre():
+    # three boxes in one cluster: the top-scored one is off-centre, the middle one central
+    boxes = torch.tensor([[14.0, 10, 34, 30], [10, 10, 30, 30], [6, 10, 26, 30]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    labels = torch.zeros(3, dtype=torch.long)
+    assert cl_balanced_nms(boxes, scores, labels, 0.3, gamma=0.0).tolist() == [0]
+    assert cl_balanced_nms(boxes, scores, labels, 0.3, gamma=10.0).tolist() == [1]
+
+
+def test_ties_go_to_the_higher_score_then_the_lower_index():
+    # boxes 0 and 1 mirror each other about box 2's centre: same distance to c_hat
+    boxes = torch.tensor([[12.0, 10, 32, 30], [8, 10, 28, 30], [10, 10, 30, 30], [10, 10, 30, 30]])
+    labels = torch.zeros(4, dtype=torch.long)
+    equal = torch.tensor([0.8, 0.8, 0.5, 0.5])
+    # equal scores and distances: the lower index wins
+    assert cl_balanced_nms(boxes[:2], equal[:2], labels[:2], 0.3, gamma=0.5).tolist() == [0]
+    # identical boxes 2 and 3 with the same score: the lower index again
+    assert cl_balanced_nms(boxes[2:], equal[2:], labels[2:], 0.3, gamma=0.5).tolist() == [0]
+
+
+def test_output_sorted_by_decreasing_score_and_classes_kept_apart():
+    boxes, scores, labels = clustered_boxes(20, 10, 3, 7)
+    kept = cl_balanced_nms(boxes, scores, labels, 0.5, gamma=1.0)
+    assert (scores[kept][:-1] >= scores[kept][1:]).all()
+    same = torch.zeros(len(boxes), dtype=torch.long)
+    assert len(cl_balanced_nms(boxes, scores, same, 0.5, 1.0)) <= len(kept)
+
+
+def test_empty_input_gives_an_empty_result():
+    kept = cl_balanced_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    assert kept.dtype == torch.long and kept.shape == (0,)
+
+
+def test_bad_inputs_are_refused_clearly():
+    boxes, scores, labels = random_boxes(10, 2, 0)
+    with pytest.raises(ValueError, match="degenerate"):
+        cl_balanced_nms(boxes[:, [2, 1, 0, 3]], scores, labels)
+    with pytest.raises(ValueError, match="NaN"):
+        cl_balanced_nms(boxes, torch.where(scores > 0.5, scores, torch.nan), labels)
+    with pytest.raises(ValueError, match="same length"):
+        cl_balanced_nms(boxes, scores[:5], labels)
+    with pytest.raises(ValueError, match="probabilities"):
+        cl_balanced_nms(boxes, scores * 3, labels)
+    with pytest.raises(TypeError, match="integer"):
+        cl_balanced_nms(boxes, scores, labels.float())
+    with pytest.raises(ValueError, match="gamma"):
+        cl_balanced_nms(boxes, scores, labels, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"\[N, 4\]"):
+        cl_balanced_nms(boxes[:, :3], scores, labels)
