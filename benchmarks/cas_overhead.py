@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from contextlib import contextmanager
 
+import timing  # benchmarks/timing.py, beside this script
 import torch
 import torch.nn.functional as F
 
@@ -115,19 +115,6 @@ def bins_path(dense: bool):
         segments.DENSE_MAX_BINS = saved
 
 
-def rounds(steps: dict, repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each step, interleaved: `repeats` rounds of one call each."""
-    for step in steps.values():  # warm-up
-        step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def ratio(times: dict[str, list[float]], top: str, bottom: str) -> tuple[float, float, float]:
     """Median and quartiles over rounds of the per-round ratio `top / bottom`."""
     per_round = [a / b for a, b in zip(times[top], times[bottom])]
@@ -170,7 +157,7 @@ def binary_case(repeats: int, generator: torch.Generator) -> None:
             logits, foreground
         ).backward(),
     }
-    times = rounds(steps, repeats)
+    times = timing.interleaved_times(steps, repeats)
     print(f"\nM = 2, binary map: outputs {list(logits.shape)}, {repeats} rounds")
     show_times(times)
     overhead = ratio(times, "CAS (CASLoss)", "cross-entropy")
@@ -194,7 +181,7 @@ def many_regions_case(repeats: int, generator: torch.Generator) -> None:
         "CAS (CASLoss)": lambda: cas(logits, regions).backward(),
         "CAS (loop over regions)": lambda: loop_cas(logits, regions).backward(),
     }
-    times = rounds(steps, repeats)
+    times = timing.interleaved_times(steps, repeats)
     per_image = torch.tensor([len(r.unique()) for r in regions]).float().mean().item()
     print(
         f"\n{per_image:.1f} regions per image: outputs {list(logits.shape)}, {repeats} rounds "
@@ -224,7 +211,9 @@ def threshold_sweep(repeats: int, generator: torch.Generator) -> None:
                 with bins_path(dense):
                     cas(logits, regions).backward()
 
-            times = rounds({"dense": lambda: step(True), "scatter": lambda: step(False)}, repeats)
+            times = timing.interleaved_times(
+                {"dense": lambda: step(True), "scatter": lambda: step(False)}, repeats
+            )
             median, q1, q3 = ratio(times, "scatter", "dense")
             cells.append(f"K={bins}: {median:.2f} ({q1:.2f}-{q3:.2f})")
         print(f"  [{batch}, {channels}, {size}, {size}]  " + ", ".join(cells))

@@ -23,10 +23,8 @@ the direct ratio is printed beside it. Run::
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from typing import Callable
 
+import timing  # benchmarks/timing.py, beside this script
 import torch
 import torch.nn.functional as F
 
@@ -34,26 +32,6 @@ from cplus_edu.losses import CPlusOneLoss
 
 KINDS = ("learnable", "moving_average", "shared")
 NUM_CLASSES, FEAT_DIM, IGNORE = 21, 256, 255
-
-
-def interleaved_medians(
-    candidates: dict[str, Callable[[], None]], rounds: int, warmup: int = 2, spread: bool = False
-):
-    """Median seconds per call of each candidate, timing them in turn within every round; with
-    ``spread=True`` also ``(max - min) / median`` of each candidate's times."""
-    for fn in candidates.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(t) for name, t in times.items()}
-    if not spread:
-        return medians
-    return medians, {name: (max(t) - min(t)) / medians[name] for name, t in times.items()}
 
 
 def random_target(shape, generator) -> torch.Tensor:
@@ -106,7 +84,7 @@ def loss_part(rounds: int) -> None:
     candidates["straightforward centre terms + CE"] = run(
         lambda: F.cross_entropy(logits, target, ignore_index=IGNORE)
         + straightforward_centre_terms(features, target, centers))  # fmt: skip
-    medians = interleaved_medians(candidates, rounds)
+    medians = timing.medians(timing.interleaved_times(candidates, rounds, warmup=2))
     floor = medians["F.normalize fwd+bwd (floor)"]
     print(f"\n2. loss on features [8, 256, 64, 64], median of {rounds} interleaved rounds")
     print(f"{'candidate':40s} {'ms':>8s} {'/ floor':>8s}")
@@ -151,7 +129,9 @@ def train_step_part(rounds: int) -> None:
 
     candidates = {"cross-entropy step (baseline)": step()}
     candidates.update({f"C+1 step, {kind}": step(fn) for kind, fn in losses.items()})
-    medians, spread = interleaved_medians(candidates, rounds, warmup=1, spread=True)
+    times = timing.interleaved_times(candidates, rounds, warmup=1)
+    medians = timing.medians(times)
+    spread = {name: (max(t) - min(t)) / medians[name] for name, t in times.items()}
     base = medians["cross-entropy step (baseline)"]
 
     # The same loss calls alone, on the step's own tensors: their extra cost over cross-entropy is
@@ -171,7 +151,7 @@ def train_step_part(rounds: int) -> None:
         return run
 
     alone = {"CE": loss_only(), **{kind: loss_only(fn) for kind, fn in losses.items()}}
-    alone = interleaved_medians(alone, 10 * rounds)
+    alone = timing.medians(timing.interleaved_times(alone, 10 * rounds, warmup=2))
     print(f"\n1. deeplabv3_resnet50 train step, batch 2, 256x256, median of {rounds} rounds")
     print(f"{'candidate':34s} {'ms':>9s} {'spread':>7s} {'/ CE':>7s} {'loss extra ms':>14s} "
           f"{'CE + extra':>11s}")  # fmt: skip

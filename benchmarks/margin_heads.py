@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
-from typing import Callable
 
+import timing  # benchmarks/timing.py, beside this script
 import torch
 import torch.nn.functional as F
 from pytorch_metric_learning import losses as pml
@@ -32,20 +30,6 @@ from cplus_edu import ChannelAttentionCNN
 from cplus_edu.losses import ArcFaceLoss, CCLoss, CosFaceLoss, NormFaceLoss, SphereFaceLoss
 
 N, D, K = 4096, 512, 1000
-
-
-def interleaved_medians(candidates: dict[str, Callable[[], None]], rounds: int, warmup: int = 2):
-    """Median seconds per call of each candidate, timing them in turn within every round."""
-    for fn in candidates.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _pairs():
@@ -80,7 +64,8 @@ def margin_heads(rounds: int) -> dict[str, float]:
         def theirs(twin=twin):
             twin(x, y).backward()
 
-        t = interleaved_medians({"ours": ours, "pml": theirs}, rounds)
+        candidates = {"ours": ours, "pml": theirs}
+        t = timing.medians(timing.interleaved_times(candidates, rounds, warmup=2))
         ratios[name] = t["ours"] / t["pml"]
         print(f"{name:11s} ours {1e3 * t['ours']:7.1f} ms   PML {1e3 * t['pml']:7.1f} ms   "
               f"ratio {ratios[name]:.2f}x (goal <= 1.0x)")  # fmt: skip
@@ -105,7 +90,7 @@ def cc_overhead(rounds: int) -> float:
             opt.step()
 
         steps[name] = step
-    t = interleaved_medians(steps, rounds)
+    t = timing.medians(timing.interleaved_times(steps, rounds, warmup=2))
     ratio = t["CC-loss"] / t["CE"]
     print(f"training step: CE {1e3 * t['CE']:.1f} ms, CC-loss {1e3 * t['CC-loss']:.1f} ms, "
           f"ratio {ratio:.3f}x (goal <= 1.10x)")  # fmt: skip
