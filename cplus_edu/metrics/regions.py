@@ -25,6 +25,20 @@ import torch
 from torch import Tensor
 
 
+def _check_region_maps(prediction: Tensor, target: Tensor) -> None:
+    """Two integer region maps of one shape."""
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"prediction and target must have the same shape, got {tuple(prediction.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    if prediction.is_floating_point() or target.is_floating_point():
+        raise TypeError(
+            f"prediction and target must be integer region maps, got {prediction.dtype} and "
+            f"{target.dtype}"
+        )
+
+
 def _pairs(counts: Tensor) -> Tensor:
     """C(n, 2) elementwise, in float64."""
     counts = counts.double()
@@ -40,16 +54,7 @@ def adjusted_rand_index(prediction: Tensor, target: Tensor, ignore_index: int = 
 
     Pixels where `target == ignore_index` are left out. A single image `[H, W]` gives `[1]`.
     """
-    if prediction.shape != target.shape:
-        raise ValueError(
-            f"prediction and target must have the same shape, got {tuple(prediction.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-    if prediction.is_floating_point() or target.is_floating_point():
-        raise TypeError(
-            f"prediction and target must be integer region maps, got {prediction.dtype} and "
-            f"{target.dtype}"
-        )
+    _check_region_maps(prediction, target)
     if target.dim() == 2:
         prediction, target = prediction.unsqueeze(0), target.unsqueeze(0)
     if target.dim() != 3:
@@ -90,16 +95,7 @@ def match_region_ids(prediction: Tensor, target: Tensor, ignore_index: int = -10
     """
     from scipy.optimize import linear_sum_assignment
 
-    if prediction.shape != target.shape:
-        raise ValueError(
-            f"prediction and target must have the same shape, got {tuple(prediction.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-    if prediction.is_floating_point() or target.is_floating_point():
-        raise TypeError(
-            f"prediction and target must be integer region maps, got {prediction.dtype} and "
-            f"{target.dtype}"
-        )
+    _check_region_maps(prediction, target)
     if target.dim() == 2:
         return match_region_ids(prediction[None], target[None], ignore_index)[0]
     if target.dim() != 3:
