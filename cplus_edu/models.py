@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cplus_edu.checks import check_positive_int
+
 
 class CosineClassifier(nn.Module):
     """``logits[n, k] = scale * <f_n / |f_n|, w_k / |w_k|>``; ``weight`` is ``[K, D]``."""
@@ -31,18 +33,13 @@ class CosineClassifier(nn.Module):
         return self.scale * F.linear(F.normalize(features, dim=1), F.normalize(self.weight, dim=1))
 
 
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 class _EmbeddingClassifier(nn.Module):
     """Shared tail: an embedding layer, optional L2 normalisation, and the classifier head."""
 
     def __init__(self, num_classes: int, embedding_dim: int, normalize: bool, scale: float):
         super().__init__()
-        _check_positive("num_classes", num_classes)
-        _check_positive("embedding_dim", embedding_dim)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("embedding_dim", embedding_dim)
         self.normalize = normalize
         self.head = (
             CosineClassifier(embedding_dim, num_classes, scale)
@@ -68,7 +65,7 @@ class MLP(_EmbeddingClassifier):
         scale: float = 16.0,
     ):
         super().__init__(num_classes, embedding_dim, normalize, scale)
-        _check_positive("in_features", in_features)
+        check_positive_int("in_features", in_features)
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
@@ -103,7 +100,7 @@ class SmallCNN(_EmbeddingClassifier):
         width: int = 32,
     ):
         super().__init__(num_classes, embedding_dim, normalize, scale)
-        _check_positive("in_channels", in_channels)
+        check_positive_int("in_channels", in_channels)
         self.in_channels = in_channels
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -136,7 +133,7 @@ class TinyFCN(nn.Module):
             ("embedding_dim", embedding_dim),
             ("width", width),
         ]:
-            _check_positive(name, value)
+            check_positive_int(name, value)
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         c = in_channels
@@ -167,8 +164,8 @@ class SEBlock(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
-        _check_positive("channels", channels)
-        _check_positive("reduction", reduction)
+        check_positive_int("channels", channels)
+        check_positive_int("reduction", reduction)
         hidden = max(1, channels // reduction)
         self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
 
@@ -196,9 +193,9 @@ class ChannelAttentionCNN(nn.Module):
         reduction: int = 4,
     ):
         super().__init__()
-        _check_positive("in_channels", in_channels)
-        _check_positive("num_classes", num_classes)
-        _check_positive("width", width)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("width", width)
         if features not in ("embedding", "attention"):
             raise ValueError(f"features must be 'embedding' or 'attention', got {features!r}")
         self.in_channels, self.features = in_channels, features

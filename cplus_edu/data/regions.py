@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from cplus_edu.checks import check_positive_int
+
 # The mosaic texture bank: 4 orientations x 2 frequencies, each with its own colour. The first
 # three colours are nearly pure red, green and blue, equally far apart, so that a 3-channel model
 # has no pair of the first three textures that looks alike.
@@ -68,12 +70,6 @@ class SaliencyScenes:
 
     images: Tensor
     mask: Tensor
-
-
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _check_range(name: str, value, low: float) -> tuple[float, float]:
@@ -142,8 +138,8 @@ def make_texture_mosaics(
 ) -> TextureMosaics:
     """Voronoi mosaics with 2..5 cells (by default), each cell a different texture among the
     first `num_textures` of the bank (8 textures: 4 orientations x 2 frequencies)."""
-    _check_count("n", n)
-    _check_count("size", size)
+    check_positive_int("n", n)
+    check_positive_int("size", size)
     low, high = _check_range("num_regions", num_regions, 1)
     if not 1 <= num_textures <= len(_BANK_COLOURS):
         raise ValueError(f"num_textures must lie in [1, {len(_BANK_COLOURS)}], got {num_textures}")
@@ -180,8 +176,8 @@ def make_saliency_scenes(
     Object: fine gratings (0.20-0.33 cycles/pixel), saturated colours, contrast 0.6-0.9.
     Orientations and phases are random, so what marks the object is its texture family.
     """
-    _check_count("n", n)
-    _check_count("size", size)
+    check_positive_int("n", n)
+    check_positive_int("size", size)
     r_low, r_high = _check_range("object_radius", object_radius, 0.5)
     g = torch.Generator().manual_seed(seed)
 
