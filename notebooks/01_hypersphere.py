@@ -209,16 +209,15 @@ rows = [
     for seed, run in zip(SEEDS, runs)
 ]
 summary = summarize(rows, list(COLUMNS.values()), by="setting")
-print(
-    format_table(
-        summary,
-        list(COLUMNS.values()),
-        headings=list(COLUMNS),
-        percent=False,
-        digits=3,
-        first_heading="setting",
-    )
-)
+
+
+def print_columns(summary):
+    """The COLUMNS of a summary, as mean ± std over seeds, three decimals."""
+    print(format_table(summary, list(COLUMNS.values()), headings=list(COLUMNS), percent=False,
+                       digits=3, first_heading="setting"))  # fmt: skip
+
+
+print_columns(summary)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 4))
@@ -350,16 +349,7 @@ else:
     high_summary = summarize(
         [{"setting": n, **r} for n, r in high.items()], list(COLUMNS.values()), by="setting"
     )
-    print(
-        format_table(
-            high_summary,
-            list(COLUMNS.values()),
-            headings=list(COLUMNS),
-            percent=False,
-            digits=3,
-            first_heading="setting",
-        )
-    )
+    print_columns(high_summary)
     assert high["C+1, strong"]["intra_class_spread"] < high["cross-entropy"]["intra_class_spread"]
 
 # %% [markdown]
