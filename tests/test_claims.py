@@ -1,50 +1,39 @@
-"""The claims ledger (CLAIMS.md): well-formed rows, every seed covered, every chapter real."""
+"""The claims ledger (CLAIMS.md): well-formed rows, every seed covered, chapters check rows."""
 
 import re
 from pathlib import Path
 
+from cplus_edu.experiments.ledger import read_ledger
+
 ROOT = Path(__file__).resolve().parents[1]
-VERDICTS = {"holds", "holds in direction only", "does not reproduce at this scale",
-            "does not reproduce", "not tested yet"}  # fmt: skip
-COLUMNS = ["seed", "claim", "paper", "ours (mean ± std, runs)", "verdict", "chapter"]
-
-
-def ledger_rows() -> list[dict[str, str]]:
-    lines = [line for line in (ROOT / "CLAIMS.md").read_text().splitlines()
-             if line.startswith("|")]  # fmt: skip
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header == COLUMNS, header
-    rows = []
-    for line in lines[2:]:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        assert len(cells) == len(COLUMNS), f"a row needs {len(COLUMNS)} cells: {line}"
-        rows.append(dict(zip(COLUMNS, cells)))
-    return rows
 
 
 def test_every_row_has_a_known_verdict_and_a_seed():
-    rows = ledger_rows()
+    rows = read_ledger(ROOT / "CLAIMS.md")  # raises on an unknown verdict or a repeated id
     assert rows, "the ledger is empty"
-    for row in rows:
-        verdict = re.sub(r"\*", "", row["verdict"]).split(" (")[0].strip()
-        assert verdict in VERDICTS, f"unknown verdict {row['verdict']!r} in {row['claim']!r}"
+    for row in rows.values():
         assert re.fullmatch(r"00[0-4]", row["seed"]), row
+        assert re.fullmatch(r"\d\d-[a-z0-9-]+", row["id"]), row["id"]
+        assert row["id"][:2] == row["chapter"][:2], f"{row['id']} is measured in {row['chapter']}"
 
 
 def test_every_seed_has_a_row():
-    seeds = {row["seed"] for row in ledger_rows()}
+    seeds = {row["seed"] for row in read_ledger(ROOT / "CLAIMS.md").values()}
     assert seeds == {"000", "001", "002", "003", "004"}, seeds
 
 
-def test_every_chapter_named_in_the_ledger_exists():
+def test_every_chapter_in_the_ledger_exists_and_checks_its_rows():
+    """Each chapter named renders its claims and asserts them against the ledger at run time
+    (`check_ledger(claims, "<chapter>")`), and names every id the ledger gives it."""
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
-    for row in ledger_rows():
-        for chapter in re.findall(r"\d\d_\w+", row["chapter"]):
-            assert chapter in notebooks, f"{row['claim']!r} names a missing chapter {chapter}"
-        tested = "not tested yet" not in row["verdict"]
-        assert not tested or re.search(r"\d\d_\w+", row["chapter"]), (
-            f"{row['claim']!r} has a verdict but no chapter that measures it"
-        )
+    rows = read_ledger(ROOT / "CLAIMS.md").values()
+    for chapter in {row["chapter"] for row in rows}:
+        assert chapter in notebooks, f"the ledger names a missing chapter {chapter}"
+        source = (ROOT / "notebooks" / f"{chapter}.py").read_text()
+        assert f'check_ledger(claims, "{chapter}")' in source, chapter
+        for row in rows:
+            if row["chapter"] == chapter:
+                assert f'"{row["id"]}"' in source, f"{chapter} never builds claim {row['id']}"
 
 
 def test_the_readme_links_the_ledger():

@@ -15,6 +15,14 @@ _EXPORTS: dict[str, str] = {
     "format_table": "tables",
     "format_paired": "tables",
     "text_table": "tables",
+    # one verdict rule and the claims ledger (every chapter's "What we measured vs the paper")
+    "paired_verdict": "verdicts",
+    "Evidence": "verdicts",
+    "VERDICTS": "verdicts",
+    "Claim": "ledger",
+    "claims_markdown": "ledger",
+    "check_ledger": "ledger",
+    "read_ledger": "ledger",
     # chapter 01: C+1 geometry on the circle and sphere
     "train_embedding": "hypersphere",
     "EmbeddingRun": "hypersphere",
