@@ -188,3 +188,14 @@ def test_shipped_lab_settings_silence_the_news_and_are_installed_everywhere():
     assert schema["checkForUpdates"]["type"] == "boolean"
     assert "binder/overrides.json" in (ROOT / "Makefile").read_text()
     assert "binder/overrides.json" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_readme_documents_the_emulated_cpus_of_make_test_portable():
+    """The README's portability table names exactly the switches the Makefile sets."""
+    makefile, readme = (ROOT / "Makefile").read_text(), (ROOT / "README.md").read_text()
+    cpus = dict(re.findall(r"^CPU_(\w+) := (.+)$", makefile, flags=re.M))
+    names = re.search(r"^PORTABLE_CPUS := (.+)$", makefile, flags=re.M).group(1).split()
+    assert sorted(names) == sorted(cpus) and len(cpus) >= 2, (names, cpus)
+    for name, switches in cpus.items():
+        assert f"| `{name}` |" in readme and f"`{switches}`" in readme, name
+        assert "ATEN_CPU_CAPABILITY" in switches and "OMP_NUM_THREADS" in switches, switches
