@@ -199,3 +199,17 @@ def test_readme_documents_the_emulated_cpus_of_make_test_portable():
     for name, switches in cpus.items():
         assert f"| `{name}` |" in readme and f"`{switches}`" in readme, name
         assert "ATEN_CPU_CAPABILITY" in switches and "OMP_NUM_THREADS" in switches, switches
+
+
+def test_references_and_glossary_are_linked_and_name_real_chapters():
+    readme = (ROOT / "README.md").read_text()
+    chapters = {p.name[:2] for p in NOTEBOOKS}
+    for name in ("REFERENCES.md", "GLOSSARY.md"):
+        assert f"]({name})" in readme, f"README does not link {name}"
+        text = (ROOT / name).read_text()
+        rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+        assert len(rows) > 10, name
+        for row in rows[1:]:
+            last = row.rstrip(" |").split("|")[-1]
+            for first, second in re.findall(r"\b(\d\d)(?:-(\d\d))?\b", last):
+                assert first in chapters and (not second or second in chapters), (name, row)
