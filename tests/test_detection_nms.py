@@ -1,49 +1,70 @@
-"""CL-balanced NMS (eqs. 6-7): against a slow greedy loop, and equal to batched_nms at gamma=0."""
+"""CL-balanced NMS (eqs. 6-7): against a slow greedy loop (float64, Python floats), equal to
+batched_nms at gamma=0, for tied scores, any class ids, dtypes and sizes on both sides of
+batched_nms's 1,000-box switch; no two kept boxes of one class overlap at any gamma."""
 
 import math
 
 import pytest
 import torch
-from torchvision.ops import batched_nms, box_iou
+from torchvision.ops import batched_nms, nms
 
-from cplus_edu.detection import cl_balanced_nms
+from cplus_edu.detection import cl_balanced_nms, nms_clusters
+
+
+def loop_iou(a, b):
+    """IoU of two boxes (tuples of Python floats), with torchvision's kernel's operations."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else math.nan
 
 
 def loop_cl_nms(boxes, scores, labels, iou_threshold, gamma):
-    """The poster's procedure written the obvious way: a Python loop over clusters and boxes."""
-    boxes, scores = boxes.double(), scores.double()
+    """The poster's procedure written the obvious way, in float64: per class, take the top
+    remaining box, its cluster is it and every remaining box overlapping it; keep the cluster's
+    best box by eq. (7) unless it overlaps a box already kept for the class; drop the cluster."""
+    boxes, scores, labels = boxes.double().tolist(), scores.double().tolist(), labels.tolist()
     kept = []
-    for c in labels.unique().tolist():
+    for c in sorted(set(labels)):
         pool = [i for i in range(len(boxes)) if labels[i] == c]
-        pool.sort(key=lambda i: (-float(scores[i]), i))
+        pool.sort(key=lambda i: (-scores[i], i))
+        kept_c = []
         while pool:
             top = pool[0]
-            iou = box_iou(boxes[top : top + 1], boxes)[0]
-            cluster = [i for i in pool if i == top or float(iou[i]) > iou_threshold]
+            cluster = [i for i in pool if i == top or loop_iou(boxes[top], boxes[i]) > iou_threshold]
             logits = []
             for i in cluster:
-                p = min(max(float(scores[i]), 1e-6), 1 - 1e-6)
+                p = min(max(scores[i], 1e-6), 1 - 1e-6)
                 logits.append(math.log(p / (1 - p)))
             top_logit = max(logits)
             weights = [math.exp(f - top_logit) for f in logits]
             total = sum(weights)
-            centres = [((boxes[i, 0] + boxes[i, 2]) / 2, (boxes[i, 1] + boxes[i, 3]) / 2)
+            centres = [((boxes[i][0] + boxes[i][2]) / 2, (boxes[i][1] + boxes[i][3]) / 2)
                        for i in cluster]  # fmt: skip
-            cx = sum(w * float(x) for w, (x, _) in zip(weights, centres)) / total  # eq. (6)
-            cy = sum(w * float(y) for w, (_, y) in zip(weights, centres)) / total
+            cx = sum(w * x for w, (x, _) in zip(weights, centres)) / total  # eq. (6)
+            cy = sum(w * y for w, (_, y) in zip(weights, centres)) / total
             best, best_key = None, None
             for i, (x, y) in zip(cluster, centres):
-                w, h = float(boxes[i, 2] - boxes[i, 0]), float(boxes[i, 3] - boxes[i, 1])
-                s = float(scores[i]) - gamma * math.hypot(float(x) - cx, float(y) - cy) / math.sqrt(
-                    w * h
-                )  # eq. (7)
-                key = (s, float(scores[i]), -i)
+                w, h = boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]
+                s = scores[i] - gamma * math.hypot(x - cx, y - cy) / math.sqrt(w * h)  # eq. (7)
+                key = (s, scores[i], -i)
                 if best_key is None or key > best_key:
                     best, best_key = i, key
-            kept.append(best)
+            if all(not loop_iou(boxes[k], boxes[best]) > iou_threshold for k in kept_c):
+                kept_c.append(best)
             pool = [i for i in pool if i not in cluster]
-    kept.sort(key=lambda i: (-float(scores[i]), i))
+        kept += kept_c
+    kept.sort(key=lambda i: (-scores[i], i))
     return torch.tensor(kept, dtype=torch.long)
+
+
+def same_class_overlaps(boxes, labels, kept, iou_threshold):
+    """Pairs of kept boxes of one class with IoU above the threshold (float64 loop)."""
+    b, y = boxes.double().tolist(), labels.tolist()
+    k = kept.tolist()
+    return [(i, j) for n, i in enumerate(k) for j in k[n + 1 :]
+            if y[i] == y[j] and loop_iou(b[i], b[j]) > iou_threshold]  # fmt: skip
 
 
 def random_boxes(n, classes, seed, size=100.0):
