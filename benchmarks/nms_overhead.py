@@ -15,6 +15,7 @@ Goal (issue 10): `cl_balanced_nms` at most 3x `torchvision.ops.batched_nms`.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -71,7 +72,8 @@ def main() -> None:
     kept = len(cl_balanced_nms(boxes, scores, labels, 0.5, 0.5))
     print(
         f"{len(boxes)} boxes, {int(labels.unique().numel())} classes, {kept} kept, "
-        f"torch threads {torch.get_num_threads()}, {args.repeats} repeats (median)"
+        f"torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     for name, value in median.items():
         print(f"  {name:<28s} {1e3 * value:8.2f} ms")

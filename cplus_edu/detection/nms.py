@@ -118,11 +118,12 @@ def _class_groups(labels: Tensor) -> tuple[Tensor, Tensor, list[int]]:
     return cls, order, torch.bincount(cls).tolist()
 
 
-def _ranks(sizes: list[int]) -> Tensor:
-    """``[0..s0-1, 0..s1-1, ...]``: the position of each member inside its group."""
+def _layout(sizes: list[int]) -> tuple[Tensor, Tensor]:
+    """Of members grouped by class with ``sizes`` per class: where each class starts ``[C]``
+    and each member's position inside its class ``[K]``."""
     sizes_t = torch.tensor(sizes, dtype=torch.long)
     starts = torch.cumsum(sizes_t, 0) - sizes_t
-    return torch.arange(int(sizes_t.sum())) - torch.repeat_interleave(starts, sizes_t)
+    return starts, torch.arange(int(sizes_t.sum())) - torch.repeat_interleave(starts, sizes_t)
 
 
 def _per_class_nms(boxes, scores, order, counts, iou_threshold) -> tuple[Tensor, list[int]]:
@@ -140,7 +141,7 @@ def _areas(boxes: Tensor) -> Tensor:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # as torchvision's kernel
 
 
-def _table(boxes, area, cls, members, rank, num_classes) -> Tensor:
+def _table(boxes, area, cls, members, rank, num_classes: int) -> Tensor:
     """Per class its members' coordinates and areas in rank order, ``[C, 5, L]``; empty slots
     hold a zero box (IoU 0 with any box of positive area, NaN and so not above with the rest)."""
     width = int(rank.max()) + 1 if len(rank) else 0
@@ -164,19 +165,18 @@ def _overlap_blocks(table, cls_of_box, boxes, area, iou_threshold):
         yield part, inter / (larea + area[part, None] - inter) > threshold
 
 
-def _clusters(boxes, area, cls, num_classes, leaders, sizes, iou_threshold) -> Tensor:
-    """Position in ``leaders`` (grouped by class, processing order inside a class) of the first
-    leader of its class each box overlaps; a leader is its own cluster. Raises if a box of a
-    class overlaps none of its leaders (``leaders`` is then not greedy NMS's output)."""
-    rank = _ranks(sizes)
-    table = _table(boxes, area, cls, leaders, rank, num_classes)
-    sizes_t = torch.tensor(sizes, dtype=torch.long)
-    first = (torch.cumsum(sizes_t, 0) - sizes_t)[cls]  # position of each box's class's top leader
+def _clusters(boxes, area, cls, leaders, starts, rank, iou_threshold) -> Tensor:
+    """Position in ``leaders`` (grouped by class from ``starts``, processing order inside a
+    class, ``rank``) of the first leader of its class each box overlaps; a leader is its own
+    cluster. Raises if a box overlaps none of its class's leaders (``leaders`` is then not
+    greedy NMS's output)."""
+    table = _table(boxes, area, cls, leaders, rank, len(starts))
     cluster = torch.empty(len(boxes), dtype=torch.long)
     hit = torch.empty(len(boxes), dtype=torch.bool)
     for part, over in _overlap_blocks(table, cls, boxes, area, iou_threshold):
-        hit[part] = over.any(dim=1)
-        cluster[part] = first[part] + torch.argmax(over.to(torch.uint8), dim=1)  # the first one
+        slot = torch.argmax(over.to(torch.uint8), dim=1, keepdim=True)  # the first overlap
+        hit[part] = over.gather(1, slot).squeeze(1)
+        cluster[part] = starts[cls[part]] + slot.squeeze(1)
     hit[leaders] = True  # a leader is its own cluster (a zero-area leader overlaps nothing)
     if not bool(hit.all()):
         i = int((~hit).nonzero()[0])
@@ -223,8 +223,7 @@ def nms_clusters(
     sizes = torch.bincount(cls[leaders], minlength=len(counts)).tolist()
     if min(sizes) == 0:
         raise ValueError(f"leaders has no box of {sizes.count(0)} of the {len(sizes)} classes")
-    cluster = _clusters(boxes, _areas(boxes), cls, len(counts), leaders[perm], sizes,
-                        iou_threshold)  # fmt: skip
+    cluster = _clusters(boxes, _areas(boxes), cls, leaders[perm], *_layout(sizes), iou_threshold)
     return perm[cluster]
 
 
@@ -233,42 +232,39 @@ def _choose(boxes, scores, cluster, k, gamma) -> Tensor:
     then to the lower index (``[k]`` box indices)."""
     boxes, scores = boxes.double(), scores.double()
     p = scores.clamp(_P_EPS, 1 - _P_EPS)
-    f = torch.log(p) - torch.log1p(-p)  # score logits
+    odds = p / (1 - p)  # exp(f) for the logit f: at most 1e6, so no max needs subtracting
     # eq. (6): softmax of f over each cluster, weighting the centres
-    f_max = torch.full((k,), -torch.inf, dtype=f.dtype).scatter_reduce(0, cluster, f, "amax")
-    w = torch.exp(f - f_max[cluster])
-    w = w / torch.zeros(k, dtype=w.dtype).index_add_(0, cluster, w)[cluster]
+    total = torch.zeros(k, dtype=odds.dtype).index_add_(0, cluster, odds)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2  # [N, 2]
-    c_hat = torch.zeros(k, 2, dtype=boxes.dtype).index_add_(0, cluster, w[:, None] * centres)
+    c_hat = torch.zeros(k, 2, dtype=odds.dtype).index_add_(0, cluster, odds[:, None] * centres)
+    c_hat /= total[:, None]
     # eq. (7): score minus the scale-free distance to the cluster centre
     size = _areas(boxes).clamp(min=1e-12).sqrt()
     s = scores - gamma * (centres - c_hat[cluster]).norm(dim=1) / size
     best = torch.full((k,), -torch.inf, dtype=s.dtype).scatter_reduce(0, cluster, s, "amax")
     tied = s == best[cluster]
-    p_tie = torch.where(tied, scores, torch.full_like(scores, -1.0))
+    p_tie = torch.where(tied, scores, -1.0)
     best_p = torch.full((k,), -1.0, dtype=s.dtype).scatter_reduce(0, cluster, p_tie, "amax")
     tied &= scores == best_p[cluster]
     index = torch.arange(len(boxes))
-    big = torch.full_like(index, len(boxes))
-    return big[:k].scatter_reduce(0, cluster, torch.where(tied, index, big), "amin")
+    big = torch.full((k,), len(boxes))
+    return big.scatter_reduce(0, cluster, torch.where(tied, index, len(boxes)), "amin")
 
 
-def _drop_overlapping(boxes, area, cls, num_classes, chosen, sizes, iou_threshold) -> Tensor:
+def _drop_overlapping(boxes, area, cls, chosen, starts, rank, sizes, iou_threshold) -> Tensor:
     """Greedy NMS over the choices (grouped by class, in cluster order): a choice overlapping
     an earlier kept choice of its class is dropped. Returns the kept choices."""
-    rank = _ranks(sizes)
-    table = _table(boxes, area, cls, chosen, rank, num_classes)
+    table = _table(boxes, area, cls, chosen, rank, len(starts))
     slots = torch.arange(table.shape[2])
     conflict = torch.zeros(len(chosen), dtype=torch.bool)
     for part, over in _overlap_blocks(table, cls[chosen], boxes[chosen], area[chosen],
                                       iou_threshold):  # fmt: skip
         conflict[part] = (over & (slots < rank[part, None])).any(dim=1)
-    if not bool(conflict.any()):  # always so at gamma = 0: leaders never overlap
+    if not bool(conflict.any()):
         return chosen
     keep = torch.ones(len(chosen), dtype=torch.bool)
-    starts = torch.cumsum(torch.tensor(sizes), 0).tolist()
     for c in torch.unique(cls[chosen][conflict]).tolist():
-        members = torch.arange(starts[c] - sizes[c], starts[c])
+        members = torch.arange(int(starts[c]), int(starts[c]) + sizes[c])
         priority = -rank[members].to(boxes.dtype)  # cluster order first
         kept = nms(boxes[chosen[members]], priority, iou_threshold)
         keep[members] = False
@@ -301,9 +297,11 @@ def cl_balanced_nms(
     boxes, scores = boxes.to(dtype), scores.to(dtype)
     cls, order, counts = _class_groups(labels)
     leaders, sizes = _per_class_nms(boxes, scores, order, counts, iou_threshold)
+    starts, rank = _layout(sizes)
     area = _areas(boxes)
-    cluster = _clusters(boxes, area, cls, len(counts), leaders, sizes, iou_threshold)  # [N]
+    cluster = _clusters(boxes, area, cls, leaders, starts, rank, iou_threshold)  # [N] in [0, K)
     chosen = _choose(boxes, scores, cluster, len(leaders), gamma)
-    kept = _drop_overlapping(boxes, area, cls, len(counts), chosen, sizes, iou_threshold)
-    kept = kept.sort().values  # decreasing score, ties to the lower index
+    if not torch.equal(chosen, leaders):  # (always equal at gamma = 0: leaders never overlap)
+        chosen = _drop_overlapping(boxes, area, cls, chosen, starts, rank, sizes, iou_threshold)
+    kept = chosen.sort().values  # then by decreasing score, ties to the lower index
     return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
