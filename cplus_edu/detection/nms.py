@@ -144,11 +144,11 @@ def _areas(boxes: Tensor) -> Tensor:
 
 
 def _table(boxes, area, cls, members, rank, num_classes: int) -> Tensor:
-    """Per class its members' coordinates and areas in rank order, ``[C, 5, L]``; empty slots
+    """Per class its members' coordinates and areas in rank order, ``[5, C, L]``; empty slots
     hold a zero box (IoU 0 with any box of positive area, NaN and so not above with the rest)."""
     width = int(rank.max()) + 1 if len(rank) else 0
-    table = torch.zeros(num_classes, 5, width, dtype=boxes.dtype)
-    table[cls[members], :, rank] = torch.cat([boxes[members], area[members, None]], 1)
+    table = torch.zeros(5, num_classes, width, dtype=boxes.dtype)
+    table[:, cls[members], rank] = torch.cat([boxes[members], area[members, None]], 1).T
     return table
 
 
@@ -159,12 +159,12 @@ def _overlap_blocks(table, cls_of_box, boxes, area, iou_threshold):
     rows = max(1, _BLOCK // max(table.shape[2], 1))
     for start in range(0, len(boxes), rows):
         part = slice(start, start + rows)
-        lx1, ly1, lx2, ly2, larea = table.index_select(0, cls_of_box[part]).unbind(1)  # [n, L]
-        x1, y1, x2, y2 = (c[:, None] for c in boxes[part].unbind(1))
-        iw = (torch.minimum(lx2, x2) - torch.maximum(lx1, x1)).clamp_(min=0)
-        ih = (torch.minimum(ly2, y2) - torch.maximum(ly1, y1)).clamp_(min=0)
+        lx1, ly1, lx2, ly2, larea = table.index_select(1, cls_of_box[part])  # [n, L] each
+        x1, y1, x2, y2 = boxes[part, :, None].unbind(1)  # [n, 1] each
+        iw = torch.minimum(lx2, x2).sub_(torch.maximum(lx1, x1)).clamp_(min=0)
+        ih = torch.minimum(ly2, y2).sub_(torch.maximum(ly1, y1)).clamp_(min=0)
         inter = iw.mul_(ih)
-        yield part, inter / (larea + area[part, None] - inter) > threshold
+        yield part, inter.div(larea.add(area[part, None]).sub_(inter)) > threshold
 
 
 def _clusters(boxes, area, cls, leaders, starts, rank, iou_threshold) -> Tensor:
