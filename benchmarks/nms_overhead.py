@@ -6,15 +6,19 @@ boxes share its class), scores higher for the better-placed boxes plus noise: 5,
 
 Both run interleaved in the same process (one repetition of each, in turn) and the medians are
 compared, so a machine that gets busier mid-run slows both alike; the ratio of the fastest
-repetitions is printed too (less sensitive to other processes on a shared machine).
+repetitions is printed too (less sensitive to other processes on a shared machine). On a busy
+machine a preempted repetition counts the other processes' time slices, which inflates the
+median of the longer call most; ``--clock cpu`` times the CPU time of this thread instead
+(with one torch thread all the work runs on it).
 Goal (issue 10): `cl_balanced_nms` at most 3x `torchvision.ops.batched_nms`.
 
-    python benchmarks/nms_overhead.py [--repeats 200] [--threads 1]
+    python benchmarks/nms_overhead.py [--repeats 200] [--threads 1] [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -41,17 +45,20 @@ def raw_detections(objects=100, per_object=50, classes=20, size=640.0, seed=0):
     return boxes, scores, label.repeat_interleave(per_object)
 
 
-def seconds(step) -> float:
-    start = time.perf_counter()
+def seconds(step, clock=time.perf_counter) -> float:
+    start = clock()
     step()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or CPU time of this thread (default wall)")  # fmt: skip
     args = parser.parse_args()
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     boxes, scores, labels = raw_detections()
     reference = batched_nms(boxes, scores, labels, 0.5)
@@ -66,12 +73,14 @@ def main() -> None:
         step()
     for _ in range(args.repeats):
         for name, step in steps.items():
-            times[name].append(seconds(step))
+            times[name].append(seconds(step, clock))
     median = {name: statistics.median(values) for name, values in times.items()}
     kept = len(cl_balanced_nms(boxes, scores, labels, 0.5, 0.5))
     print(
         f"{len(boxes)} boxes, {int(labels.unique().numel())} classes, {kept} kept, "
-        f"torch threads {torch.get_num_threads()}, {args.repeats} repeats (median)"
+        f"torch threads {torch.get_num_threads()}, {args.repeats} repeats (median), "
+        f"{args.clock} clock, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     for name, value in median.items():
         print(f"  {name:<28s} {1e3 * value:8.2f} ms")

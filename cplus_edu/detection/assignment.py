@@ -45,7 +45,7 @@ from cplus_edu.detection.boxes import box_iou, check_boxes, intersection_over_mi
 __all__ = ["iac_score", "assign_anchors", "Assignment", "class_prob_per_gt"]
 
 
-def _check_prob(name: str, prob, shape: tuple[int, int]) -> Tensor:
+def _check_prob(name: str, prob, shape: tuple[int, ...]) -> Tensor:
     check_float(name, prob, 2)
     if tuple(prob.shape) != shape:
         raise ValueError(f"{name} must have shape [A, G] = {list(shape)}, got {describe(prob)}")
@@ -75,8 +75,18 @@ def iac_score(anchors: Tensor, gt_boxes: Tensor, cls_prob: Tensor, alpha: float 
 
 def class_prob_per_gt(probs: Tensor, gt_labels: Tensor) -> Tensor:
     """``[A, G]`` from per-anchor class probabilities ``probs [A, K]``: column ``g`` is the
-    probability of gt ``g``'s class ``gt_labels[g]``."""
-    return probs[:, gt_labels]
+    probability of gt ``g``'s class ``gt_labels[g]``, which must lie in ``[0, K - 1]`` (any
+    integer dtype; a negative label is refused, not read from the end)."""
+    check_float("probs", probs, 2)
+    check_integer("gt_labels", gt_labels, 1)
+    _check_prob("probs", probs, tuple(probs.shape))
+    num_classes = probs.shape[1]
+    if gt_labels.numel() and (gt_labels.min() < 0 or gt_labels.max() >= num_classes):
+        raise ValueError(
+            f"gt_labels must be class indices in [0, {num_classes - 1}] (probs has {num_classes} "
+            f"classes), got values in [{int(gt_labels.min())}, {int(gt_labels.max())}]"
+        )
+    return probs[:, gt_labels.long()]  # (a uint8 index would be read as a mask)
 
 
 @dataclass

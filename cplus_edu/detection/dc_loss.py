@@ -35,9 +35,16 @@ Readings (GUIDE.md section 4):
   divided by ``max(1, N)`` as in RetinaNet;
 - since :math:`\operatorname{Sigmoid}(0) = 1/2`, :math:`\lambda \in (1/2, 2]` before eq. (2): a
   perfect box weighs at most four times a hopeless one.
+
+Inputs: anchor ``labels`` are eq. (5)'s 1 / 0 / -1 (-1: ignored, the only sentinel); any other
+value, a class outside ``[0, K - 1]`` at a positive anchor, or a NaN / Inf / negative
+classification loss is refused with a ``ValueError``. Integer tensors of any integer dtype are
+accepted; half-precision inputs are computed in float32 and eqs. (1)-(2) in float64.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -56,8 +63,10 @@ def dynamic_coefficients(
     """Eqs. (1)-(2): normalised coefficients ``[N]`` for ``N`` positive anchors, detached.
 
     ``pred_boxes [N, 4]`` and ``gt_boxes [N, 4]`` are the predicted and matched ground-truth
-    ``xyxy`` boxes, ``cls_loss [N]`` the positives' classification losses. The result satisfies
-    ``sum(coef * cls_loss) == sum(cls_loss)``; when every loss is 0 the coefficients are 1.
+    ``xyxy`` boxes, ``cls_loss [N]`` the positives' classification losses (finite, >= 0). The
+    result satisfies ``sum(coef * cls_loss) == sum(cls_loss)``; when every loss is 0 the
+    coefficients are 1. Computed in float64, returned in ``cls_loss``'s dtype (float32 for half
+    precision).
     """
     check_boxes("pred_boxes", pred_boxes)
     check_boxes("gt_boxes", gt_boxes)
@@ -67,10 +76,21 @@ def dynamic_coefficients(
             f"pred_boxes, gt_boxes and cls_loss must have the same length, got "
             f"{len(pred_boxes)}, {len(gt_boxes)} and {len(cls_loss)}"
         )
-    check_range("eps", eps, 0.0, open_low=True)
-    pred_boxes, gt_boxes, cls_loss = pred_boxes.detach(), gt_boxes.detach(), cls_loss.detach()
+    eps = _finite("eps", check_range("eps", eps, 0.0, open_low=True))
+    out_dtype = torch.promote_types(cls_loss.dtype, torch.float32)
+    if cls_loss.numel():
+        if not bool(torch.isfinite(cls_loss).all()):
+            bad = int((~torch.isfinite(cls_loss)).sum())
+            raise ValueError(f"cls_loss contains NaN or Inf ({bad} values)")
+        if bool((cls_loss < 0).any()):
+            raise ValueError(
+                f"cls_loss must be >= 0 (a loss per positive anchor), got minimum "
+                f"{float(cls_loss.min()):.3g}"
+            )
+    pred_boxes, gt_boxes = pred_boxes.detach().double(), gt_boxes.detach().double()
+    cls_loss = cls_loss.detach().double()
     if len(cls_loss) == 0:
-        return cls_loss.clone()
+        return cls_loss.to(out_dtype)
     gt_wh = box_sizes(gt_boxes).clamp(min=eps)
     pred_wh = box_sizes(pred_boxes).clamp(min=eps)
     d2 = (box_centers(pred_boxes) - box_centers(gt_boxes)).pow(2).sum(dim=1)
@@ -78,9 +98,15 @@ def dynamic_coefficients(
     ratio_gap = (pred_wh[:, 0] / pred_wh[:, 1] - gt_wh[:, 0] / gt_wh[:, 1]).abs()
     lam = 1.0 / (torch.sigmoid(d2) + torch.tanh(ratio_gap) + eps)  # eq. (1)
     weighted = (lam * cls_loss).sum()
-    if not bool(weighted > 0):
-        return torch.ones_like(lam)
-    return lam * cls_loss.sum() / weighted  # eq. (2)
+    if not bool(weighted > 0):  # every loss is 0
+        return torch.ones_like(lam, dtype=out_dtype)
+    return (lam * cls_loss.sum() / weighted).to(out_dtype)  # eq. (2)
+
+
+def _finite(name: str, value: float) -> float:
+    if math.isinf(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
 
 
 class DCLoss(nn.Module):
@@ -109,14 +135,16 @@ class DCLoss(nn.Module):
         self.dynamic = bool(dynamic)
         self.box_loss = box_loss
         self.focal_alpha = check_range("focal_alpha", focal_alpha, 0.0, 1.0)
-        self.focal_gamma = check_range("focal_gamma", focal_gamma, 0.0)
-        self.eps = eps
+        self.focal_gamma = _finite("focal_gamma", check_range("focal_gamma", focal_gamma, 0.0))
+        self.eps = _finite("eps", check_range("eps", eps, 0.0, open_low=True))
         self.coder = BoxCoder()
         self.terms: dict[str, float] = {}
 
     def forward(self, cls_logits, box_deltas, anchors, labels, target_classes, target_boxes):
         check_float("cls_logits", cls_logits, 2)
         check_float("box_deltas", box_deltas, 2)
+        check_float("anchors", anchors, 2)
+        check_float("target_boxes", target_boxes, 2)
         check_integer("labels", labels, 1)
         check_integer("target_classes", target_classes, 1)
         num = len(cls_logits)
@@ -127,16 +155,34 @@ class DCLoss(nn.Module):
                 raise ValueError(
                     f"{name} has {len(t)} rows but cls_logits has {num} anchors ({describe(t)})"
                 )
+            if t.ndim == 2 and t.shape[1] != 4:
+                raise ValueError(f"{name} must have shape [A, 4], got {describe(t)}")
         if num == 0:
             raise ValueError("the batch is empty: cls_logits has no anchors")
         if not bool(torch.isfinite(cls_logits).all()) or not bool(torch.isfinite(box_deltas).all()):
             raise ValueError("cls_logits or box_deltas contains NaN or Inf")
+        labels, target_classes = labels.long(), target_classes.long()  # uint8 indexes as a mask
         pos, neg = labels == 1, labels == 0
+        if not bool((pos | neg | (labels == -1)).all()):
+            bad = labels[~(pos | neg | (labels == -1))]
+            raise ValueError(
+                f"labels must be 1 (positive), 0 (negative) or -1 (ignored), eq. (5); got "
+                f"{int(bad.numel())} other values, e.g. {int(bad[0])}"
+            )
         num_classes = cls_logits.shape[1]
         cls_t = target_classes[pos]
         if cls_t.numel() and (cls_t.min() < 0 or cls_t.max() >= num_classes):
-            raise ValueError(f"target_classes of positives must be in [0, {num_classes - 1}]")
+            raise ValueError(
+                f"target_classes of positives must be in [0, {num_classes - 1}], got values in "
+                f"[{int(cls_t.min())}, {int(cls_t.max())}]"
+            )
+        check_boxes("anchors (of the positives)", anchors[pos])
         check_boxes("target_boxes (of the positives)", target_boxes[pos])
+        dtype = torch.float32  # half precision is computed in float32
+        for t in (cls_logits, box_deltas, anchors, target_boxes):
+            dtype = torch.promote_types(dtype, t.dtype)
+        cls_logits, box_deltas = cls_logits.to(dtype), box_deltas.to(dtype)
+        anchors, target_boxes = anchors.to(dtype), target_boxes.to(dtype)
         onehot = torch.zeros_like(cls_logits)
         onehot[pos, cls_t] = 1.0
         focal = sigmoid_focal_loss(
