@@ -17,8 +17,14 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 
 # Re-installs only when pyproject.toml changes, so a second `make test` reuses the environment.
 # binder/overrides.json (no "Jupyter news?" toast, no update check) becomes the lab's defaults.
+# TORCH=cpu installs PyTorch's CPU-only build first (a few hundred MB instead of ~6 GB with CUDA;
+# every chapter runs on a CPU). The default takes whatever `pip install torch` resolves to.
+TORCH ?= default
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml binder/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(filter cpu,$(TORCH)),$(BIN)/python -m pip install torch torchvision --index-url $(TORCH_CPU_INDEX))
 	$(BIN)/python -m pip install -e '.[dev]'
 	mkdir -p $(LAB_SETTINGS) && cp binder/overrides.json $(LAB_SETTINGS)/overrides.json
 	touch $@
