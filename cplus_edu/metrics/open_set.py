@@ -13,22 +13,20 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import binary_auroc, binary_recall, multiclass_accuracy
 
-from cplus_edu.checks import check_class_index, check_float, check_integer, check_nonempty
-
-
-def _check_finite(name: str, values: torch.Tensor) -> None:
-    bad = ~torch.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"{name} contains NaN or Inf ({int(bad.sum())} of {values.numel()} values)"
-        )
+from cplus_edu.checks import (
+    check_all_finite,
+    check_class_index,
+    check_float,
+    check_integer,
+    check_nonempty,
+)
 
 
 def _check_logits(logits, background_index: int) -> None:
     check_float("logits", logits, 2)
     check_nonempty("logits", logits)
     check_class_index("background_index", background_index, logits.shape[1])
-    _check_finite("logits", logits)
+    check_all_finite("logits", logits)
 
 
 def _check_target(target, logits) -> torch.Tensor:

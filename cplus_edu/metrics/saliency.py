@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cplus_edu.checks import check_all_finite
+
 BETA_SQUARED = 0.3
 
 
@@ -30,8 +32,7 @@ def _check_saliency(saliency: Tensor, name: str = "saliency") -> None:
         raise ValueError(f"{name} must have shape [N, H, W], got {tuple(saliency.shape)}")
     if saliency.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(saliency.shape)}")
-    if saliency.isnan().any():
-        raise ValueError(f"{name} contains NaN ({int(saliency.isnan().sum())} values)")
+    check_all_finite(name, saliency)
     if saliency.min() < 0 or saliency.max() > 1:
         raise ValueError(
             f"{name} must lie in [0, 1], got values in [{float(saliency.min()):g}, "
