@@ -109,7 +109,7 @@ def dense_crf(
     if tuple(rgb.shape[1:]) != tuple(probs.shape[1:]):
         raise ValueError(f"image {list(image.shape)} and probs {list(probs.shape)} must share H, W")
     params = check_params(params or CRFParams(), *probs.shape[1:])
-    unary = crf_unary(probs.detach().float(), objectness, background_index, objectness_weight)
+    unary = crf_unary(probs.detach(), objectness, background_index, objectness_weight).float()
     if backend == "auto":
         backend = "pydensecrf" if densecrf_available() else "torch"
         if backend == "torch" and not _warned:

@@ -12,7 +12,8 @@ would otherwise be clamped to white), values below 0, NaN or Inf, an integer ima
 them, so both back ends see the same image.
 
 **Probabilities** ``[K, H, W]``: finite, non-negative, summing to 1 over ``K`` at every pixel
-(within ``1e-3``); logits or NaN are refused. **Objectness** ``[H, W]``: finite, in [0, 1].
+(within ``1e-3``, or twice the dtype's epsilon for bfloat16); logits or NaN are refused.
+**Objectness** ``[H, W]``: finite, in [0, 1].
 
 **Parameters** (``CRFParams``): kernel widths positive and finite, Potts weights non-negative
 and finite, ``iterations`` a whole number >= 0. The permutohedral lattice of pydensecrf works
@@ -24,6 +25,7 @@ would exceed ``MAX_FEATURE = 1e6`` on the given image, before any back end runs.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from dataclasses import asdict, dataclass
 
@@ -60,12 +62,9 @@ class CRFParams:
 
 def finite_number(name: str, value, *, positive: bool) -> float:
     """A finite real number, > 0 (``positive``) or >= 0; returns it as a float."""
-    if isinstance(value, bool) or isinstance(value, Tensor) and value.numel() != 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {describe(value)}") from None
+    number = float(value)
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         wanted = "a finite number > 0" if positive else "a finite number >= 0"
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
@@ -137,7 +136,7 @@ def check_probs(probs) -> Tensor:
             f"softmax(logits, dim=0), not logits"
         )
     error = float((p.sum(0) - 1).abs().max())
-    if error > SUM_TOLERANCE:
+    if error > max(SUM_TOLERANCE, 2 * torch.finfo(probs.dtype).eps):  # bfloat16: 0.016
         raise ValueError(
             f"probs must sum to 1 over its K={probs.shape[0]} channels at every pixel, off by up "
             f"to {error:.3g}: pass softmax(logits, dim=0), not logits or scores"

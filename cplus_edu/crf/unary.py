@@ -33,9 +33,11 @@ def crf_unary(
     """Unary energies ``[K, H, W]`` from softmax ``probs [K, H, W]`` and ``objectness [H, W]``.
 
     ``weight`` (finite, >= 0) scales the objectness term (1 is the slides' form; 0 is the plain
-    unary).
+    unary). Half-precision ``probs`` give float32 energies.
     """
     check_probs(probs)
+    if probs.dtype in (torch.float16, torch.bfloat16):
+        probs = probs.float()
     check_class_index("background_index", background_index, probs.shape[0])
     weight = finite_number("objectness_weight", weight, positive=False)
     unary = -probs.clamp_min(_TINY).log()  # -log p_{j,k}
