@@ -182,3 +182,11 @@ def check_ignore_index(ignore_index: int, num_classes: int) -> int:
             f"ignore_index must not be a class index in [0, {num_classes - 1}], got {ignore_index}"
         )
     return int(ignore_index)
+
+
+def check_all_finite(name: str, value: Tensor) -> Tensor:
+    """Every element of ``value`` is finite (eager, unlike ``check_finite``); returns it."""
+    bad = ~torch.isfinite(value.detach())
+    if bool(bad.any()):
+        raise ValueError(f"{name} contains NaN or Inf ({int(bad.sum())} of {value.numel()} values)")
+    return value

@@ -57,6 +57,8 @@ from scipy import special, stats
 
 GEOMETRIES = ("ball", "sphere")
 _TINY = 1e-280  # below this a float64 betainc value loses precision; use the series instead
+_SMALL_ANGLE = 1e-100  # below this sin(theta)^2 (< 1e-200) is near the subnormals: the series
+_PI_LOW = 1.2246467991473532e-16  # pi - np.pi: the float64 pi is this much short of pi
 
 
 # ---------------------------------------------------------------- input handling
@@ -139,23 +141,32 @@ def chord_to_angle(R, R_L=1.0):
 
 
 def _log_small_cap(theta: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """log of the cap fraction for ``theta <= pi/2``: ``log(0.5 * I_{sin^2}((d-1)/2, 1/2))``."""
+    """log of the cap fraction for ``theta <= pi/2``: ``log(0.5 * I_{sin^2}((d-1)/2, 1/2))``.
+
+    Where the fraction underflows, or ``sin^2 theta`` itself would (theta below ~1e-100: it
+    loses digits as a subnormal and becomes 0 below 1e-162), the series is taken in log space
+    with ``log(sin^2 theta) = 2 log(sin theta)``, which stays finite down to the smallest theta.
+    """
     a, x = (d - 1) / 2, np.sin(theta) ** 2
     direct = 0.5 * special.betainc(a, 0.5, x)
     out = np.log(np.maximum(direct, _TINY))
-    tiny = direct < _TINY  # underflow: I_x(a, b) = x^a (1-x)^b F(a+b, 1; a+1; x) / (a B(a, b))
-    if np.any(tiny):
+    tiny = (direct < _TINY) | (theta < _SMALL_ANGLE)
+    if np.any(tiny):  # I_x(a, b) = x^a (1-x)^b F(a+b, 1; a+1; x) / (a B(a, b)), b = 1/2
         a, x, t = a[tiny], x[tiny], theta[tiny]
         with np.errstate(divide="ignore"):  # theta = 0 gives log(0) = -inf, as it should
-            out[tiny] = (np.log(0.5) + a * np.log(x) + np.log(np.cos(t)) - np.log(a)
-                         - special.betaln(a, 0.5) + np.log(special.hyp2f1(a + 0.5, 1, a + 1, x)))
+            out[tiny] = (np.log(0.5) + 2 * a * np.log(np.sin(t)) + np.log(np.cos(t))
+                         - np.log(a) - special.betaln(a, 0.5)
+                         + np.log(special.hyp2f1(a + 0.5, 1, a + 1, x)))  # fmt: skip
     return out
 
 
 def _log_cap(theta: np.ndarray, d: np.ndarray) -> np.ndarray:
     """``log_cap_fraction`` on validated, broadcast float64 arrays."""
     big = theta > np.pi / 2  # the complement of the cap of angle pi - theta
-    small = _log_small_cap(np.where(big, np.pi - theta, theta).ravel(), d.ravel())
+    # pi - theta, exact: np.pi - theta has no rounding error here (Sterbenz), and np.pi falls
+    # short of pi by _PI_LOW, which matters for theta within ~1e-10 of pi
+    other = (np.pi - theta) + _PI_LOW
+    small = _log_small_cap(np.where(big, other, theta).ravel(), d.ravel())
     small = small.reshape(theta.shape)
     return np.where(big, np.log1p(-np.exp(small)), small)
 

@@ -82,9 +82,9 @@ def test_unary_is_the_slides_formula():
 
 def test_unary_bad_input():
     with pytest.raises(ValueError, match="objectness must have shape"):
-        crf_unary(torch.rand(3, 4, 4), torch.rand(4, 5))
+        crf_unary(torch.rand(3, 4, 4).softmax(0), torch.rand(4, 5))
     with pytest.raises(ValueError, match="background_index"):
-        crf_unary(torch.rand(3, 4, 4), background_index=3)
+        crf_unary(torch.rand(3, 4, 4).softmax(0), background_index=3)
     with pytest.raises(TypeError, match="probs"):
         crf_unary(torch.ones(3, 4, 4, dtype=torch.long))
 
@@ -93,17 +93,19 @@ def test_mean_field_matches_the_pixel_loop():
     probs, image, _ = small_case(size=8, k=3)
     unary = crf_unary(probs.double())
     params = CRFParams(iterations=3, bilateral_sxy=4.0, bilateral_srgb=30.0)
-    rgb = (image * 255).round()
+    rgb = (image * 255).round().to(torch.uint8)  # uint8: colours in 0..255
     ours = mean_field_crf(unary, rgb, **vars(params))
     torch.testing.assert_close(ours, loop_mean_field(unary, rgb, 3, params), rtol=1e-9, atol=1e-9)
+    # the same colours as a float image in [0, 1]
+    torch.testing.assert_close(mean_field_crf(unary, rgb / 255.0, **vars(params)), ours)
 
 
 def test_mean_field_without_pairwise_terms_is_the_unary_softmax():
     probs, image, _ = small_case(size=8)
     unary = crf_unary(probs)
     for q in (
-        mean_field_crf(unary, image * 255, iterations=0),
-        mean_field_crf(unary, image * 255, gaussian_weight=0.0, bilateral_weight=0.0),
+        mean_field_crf(unary, image, iterations=0),
+        mean_field_crf(unary, image, gaussian_weight=0.0, bilateral_weight=0.0),
     ):
         torch.testing.assert_close(q, probs, rtol=1e-4, atol=1e-6)
 
@@ -113,7 +115,7 @@ def test_mean_field_smooths_noise():
     g = torch.Generator().manual_seed(1)
     truth = torch.zeros(20, 20, dtype=torch.long)
     truth[5:15, 5:15] = 1
-    image = torch.stack([truth.float() * 200 + 20] * 3)
+    image = torch.stack([truth * 200 + 20] * 3).to(torch.uint8)
     logits = 2.0 * torch.nn.functional.one_hot(truth, 2).permute(2, 0, 1) + 1.6 * torch.randn(
         2, 20, 20, generator=g
     )

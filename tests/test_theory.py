@@ -400,3 +400,44 @@ def test_plot_nearest_center_distances_reports_the_share_inside():
     with pytest.raises(ValueError, match="non-empty dict"):
         plot_nearest_center_distances({}, R=0.5)
     matplotlib.pyplot.close("all")
+
+
+# ---------------------------------------------------------------- log cap fraction, property-style
+
+
+def log_cap_fraction_mp(theta: float, d: float) -> mpmath.mpf:
+    """log of the cap fraction in 40 digits on the exact float theta: the series
+    I_x(a, 1/2) = x^a 2F1(a, 1/2; a+1; x) / (a B(a, 1/2)), x = sin^2, a = (d-1)/2; beyond
+    pi/2, log(1 - the cap of pi - theta), with mpmath's pi (not the float one)."""
+    a, big = mpmath.mpf(d - 1) / 2, theta > np.pi / 2
+    x = mpmath.sin(mpmath.pi - mpmath.mpf(theta) if big else mpmath.mpf(theta)) ** 2
+    half = x**a * mpmath.hyp2f1(a, 0.5, a + 1, x, maxterms=10**6) / (a * mpmath.beta(a, 0.5)) / 2
+    return mpmath.log1p(-half) if big else mpmath.log(half)
+
+
+THETAS = [*10.0 ** np.arange(-300, 0, 23.0), 1e-162, 1e-160, 1e-100, 0.3, 1.0, np.pi / 2, 2.0,
+          3.1, np.pi - 1e-10, np.pi]  # fmt: skip
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 7, 50, 1000, 10_000])
+def test_log_cap_fraction_matches_mpmath_from_1e_300_to_pi(d):
+    """No underflow to -inf for tiny angles (sin^2 theta < 1e-308), no lost digits where sin^2 is
+    subnormal, and the float pi's shortfall counted near theta = pi."""
+    ours = theory.log_cap_fraction(np.array(THETAS), d)
+    reference = np.array([float(log_cap_fraction_mp(t, d)) for t in THETAS])
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=0)
+
+
+def test_log_cap_fraction_in_huge_dimensions_for_small_angles():
+    thetas = [1e-300, 1e-200, 1e-20, 1e-3]
+    for d in (1e5, 1e6):
+        reference = [float(log_cap_fraction_mp(t, d)) for t in thetas]
+        np.testing.assert_allclose(theory.log_cap_fraction(np.array(thetas), d), reference,
+                                   rtol=1e-12)  # fmt: skip
+
+
+def test_log_cap_fraction_at_theta_1e_200_in_3d():
+    # Archimedes: the cap of angle theta holds (1 - cos theta) / 2 = sin^2(theta/2) ~ theta^2 / 4
+    assert theory.log_cap_fraction(1e-200, 3) == pytest.approx(2 * math.log(1e-200 / 2), rel=1e-14)
+    assert theory.log_cap_fraction(torch.tensor(1e-200, dtype=torch.float64), 3).isfinite()

@@ -6,6 +6,8 @@
   ``-log(p_jk * exp(pos_j))`` for the object labels;
 - ``meanfield``: a short, readable mean-field dense CRF in PyTorch (exact Gaussian kernels,
   O(pixels^2) per iteration: for small images and for teaching);
+- ``inputs``: what they accept (one image convention: uint8 in 0..255, float in [0, 1]),
+  ``CRFParams`` and their checks, which run before pydensecrf2 can crash on a bad value;
 - ``dense``: ``dense_crf``, which runs pydensecrf2 (Kraehenbuehl's permutohedral-lattice code) when
   it is installed and falls back to the readable CRF, with a message, when it is not.
 """
@@ -17,7 +19,7 @@ _EXPORTS = {
     "pixel_objectness": "objectness",
     "crf_unary": "unary",
     "mean_field_crf": "meanfield",
-    "CRFParams": "dense",
+    "CRFParams": "inputs",
     "dense_crf": "dense",
     "densecrf_available": "dense",
     "pydensecrf_inference": "dense",

@@ -10,20 +10,25 @@ mean-field inference with a Gaussian and a bilateral Potts kernel:
   on the chapter's small images, slow on large ones. ``backend="auto"`` says once which one it
   fell back to; nothing else depends on pydensecrf2.
 
-Images: ``[3, H, W]``, float in [0, 1] or uint8; colours enter the bilateral kernel in 0..255
-units (rounded to uint8, as pydensecrf takes them), so both back ends see the same image.
+Inputs follow ``cplus_edu.crf.inputs``: an image ``[3, H, W]`` is uint8 (or any integer dtype) in
+0..255 or float in [0, 1], read by its dtype; colours enter the bilateral kernel in 0..255 units
+(rounded to uint8, as pydensecrf takes them), so both back ends see the same image. ``probs``
+must be probabilities, ``objectness`` in [0, 1], and every ``CRFParams`` value is checked
+*before* any back end runs: pydensecrf crashes the Python process (segmentation fault) on a
+zero, NaN or too-small kernel width instead of raising.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from cplus_edu.checks import check_float
+from cplus_edu.checks import check_all_finite, check_float, check_nonempty
+from cplus_edu.crf.inputs import CRFParams, check_params, check_probs, image_255
 from cplus_edu.crf.meanfield import mean_field_crf
 from cplus_edu.crf.unary import crf_unary
 
@@ -35,27 +40,6 @@ _INSTALL_HINT = (
 _warned = False
 
 
-@dataclass
-class CRFParams:
-    """Kernel widths (pixels; colours in 0..255 units), Potts weights and iterations.
-
-    Defaults suit the chapter's 48x48 scenes (DeepLab's VOC values are for 500-pixel images:
-    bilateral sxy 50-80, srgb 3-13, weight 3-5).
-    """
-
-    iterations: int = 5
-    gaussian_sxy: float = 3.0
-    gaussian_weight: float = 3.0
-    bilateral_sxy: float = 10.0
-    bilateral_srgb: float = 20.0
-    bilateral_weight: float = 5.0
-
-    def scaled(self, strength: float) -> CRFParams:
-        """The same CRF with both Potts weights multiplied by ``strength`` (0: unary only)."""
-        return CRFParams(**{**asdict(self), "gaussian_weight": self.gaussian_weight * strength,
-                            "bilateral_weight": self.bilateral_weight * strength})  # fmt: skip
-
-
 def densecrf_available() -> bool:
     """Whether pydensecrf2 (module ``pydensecrf``) can be imported."""
     try:
@@ -65,32 +49,33 @@ def densecrf_available() -> bool:
     return True
 
 
-def _image_uint8(image: Tensor) -> Tensor:
-    """``[3, H, W]`` float in [0, 1] or uint8 -> uint8 ``[3, H, W]``."""
-    if not torch.is_tensor(image) or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must be a [3, H, W] tensor, got {getattr(image, 'shape', image)}")
-    if image.dtype == torch.uint8:
-        return image
-    if not image.is_floating_point():
-        raise TypeError(f"image must be float in [0, 1] or uint8, got {image.dtype}")
-    return (image.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+def _image_uint8(image) -> Tensor:
+    """``[3, H, W]`` image by the dtype convention -> uint8 ``[3, H, W]`` (colours 0..255)."""
+    return image_255(image).round().to(torch.uint8)
 
 
 def pydensecrf_inference(unary: Tensor, image: Tensor, params: CRFParams | None = None) -> Tensor:
-    """Mean-field inference by pydensecrf2: ``unary [K, H, W]``, uint8 ``image [3, H, W]`` ->
-    ``Q [K, H, W]``. Raises ``ImportError`` (with the install hint) when it is missing."""
+    """Mean-field inference by pydensecrf2: finite ``unary [K, H, W]``, ``image [3, H, W]`` ->
+    ``Q [K, H, W]``. Raises ``ImportError`` (with the install hint) when it is missing. Every
+    input is checked first (pydensecrf does not check, it crashes)."""
+    check_float("unary", unary, 3)
+    check_nonempty("unary", unary)
+    check_all_finite("unary", unary)
+    rgb = _image_uint8(image)
+    if tuple(rgb.shape[1:]) != tuple(unary.shape[1:]):
+        raise ValueError(f"image {list(image.shape)} and unary {list(unary.shape)} must share H, W")
+    params = check_params(params or CRFParams(), *unary.shape[1:])
     try:
         import pydensecrf.densecrf as dcrf
     except ImportError as error:
         raise ImportError(_INSTALL_HINT.split(":")[0]) from error
-    params = params or CRFParams()
     k, h, w = unary.shape
     crf = dcrf.DenseCRF2D(w, h, k)
     crf.setUnaryEnergy(np.ascontiguousarray(unary.detach().reshape(k, -1).numpy(), np.float32))
     if params.gaussian_weight > 0:
         crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_weight)
     if params.bilateral_weight > 0:
-        rgb = np.ascontiguousarray(_image_uint8(image).permute(1, 2, 0).numpy())
+        rgb = np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
         crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb, rgbim=rgb,
                                  compat=params.bilateral_weight)  # fmt: skip
     q = np.asarray(crf.inference(params.iterations), dtype=np.float32)
@@ -109,19 +94,22 @@ def dense_crf(
 ) -> Tensor:
     """CRF-refined label distribution ``Q [K, H, W]`` from softmax ``probs [K, H, W]``.
 
-    ``objectness [H, W]`` (``pixel_objectness``) turns the plain CRF into the slides' POS-CRF.
-    ``backend``: ``"pydensecrf"``, ``"torch"`` (the readable one) or ``"auto"`` (pydensecrf2 when
-    it imports, else the readable one with a one-time warning).
+    ``image [3, H, W]``: uint8 (0..255) or float in [0, 1]. ``objectness [H, W]``
+    (``pixel_objectness``, in [0, 1]) turns the plain CRF into the slides' POS-CRF;
+    ``objectness_weight`` is finite, >= 0. ``backend``: ``"pydensecrf"``, ``"torch"`` (the
+    readable one, images up to 128x128) or ``"auto"`` (pydensecrf2 when it imports, else the
+    readable one with a one-time warning). Bad input of any kind raises ``ValueError`` /
+    ``TypeError`` naming the argument before a back end runs.
     """
     global _warned
-    check_float("probs", probs, 3)
+    if backend not in ("auto", "pydensecrf", "torch"):
+        raise ValueError(f"backend must be 'auto', 'pydensecrf' or 'torch', got {backend!r}")
+    check_probs(probs)
     rgb = _image_uint8(image)
     if tuple(rgb.shape[1:]) != tuple(probs.shape[1:]):
         raise ValueError(f"image {list(image.shape)} and probs {list(probs.shape)} must share H, W")
-    if backend not in ("auto", "pydensecrf", "torch"):
-        raise ValueError(f"backend must be 'auto', 'pydensecrf' or 'torch', got {backend!r}")
-    params = params or CRFParams()
-    unary = crf_unary(probs.detach().float(), objectness, background_index, objectness_weight)
+    params = check_params(params or CRFParams(), *probs.shape[1:])
+    unary = crf_unary(probs.detach(), objectness, background_index, objectness_weight).float()
     if backend == "auto":
         backend = "pydensecrf" if densecrf_available() else "torch"
         if backend == "torch" and not _warned:
@@ -129,4 +117,4 @@ def dense_crf(
             _warned = True
     if backend == "pydensecrf":
         return pydensecrf_inference(unary, rgb, params)
-    return mean_field_crf(unary, rgb.float(), **asdict(params))
+    return mean_field_crf(unary, rgb, **asdict(params))

@@ -33,9 +33,16 @@ in the normalisation). As in Kraehenbuehl's code and pydensecrf's default
 The C++ code filters with a permutohedral lattice in O(pixels) time, an approximation of the
 Gaussian sums; here the sums are exact, O(pixels^2) per iteration, computed in blocks of rows so
 a 128x128 image (16,384 pixels) fits in memory (images up to 64x64 keep the kernel matrix
-between iterations). Float64 unaries are filtered in float64 (for the tests), others in float32.
-That is fine for the small images of the chapter and for reading; ``cplus_edu.crf.dense_crf``
-uses the fast code when it is installed.
+between iterations). Squared feature distances are summed from differences (not as
+``|a|^2 + |b|^2 - 2ab``, which cancels badly for narrow kernels). Float64 unaries are filtered in
+float64 (for the tests), others in float32. That is fine for the small images of the chapter and
+for reading; ``cplus_edu.crf.dense_crf`` uses the fast code when it is installed.
+
+**Size limit.** ``MAX_PIXELS = 16,384`` (128x128): here 64x64 takes about 2 s and 128x128 one to
+several minutes with one thread; larger images are refused (use pydensecrf2, milliseconds).
+
+**Image** ``[3, H, W]``: uint8 (or any integer dtype) in 0..255, or float in [0, 1]
+(``cplus_edu.crf.inputs``); out-of-range colours, NaN and Inf are refused.
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cplus_edu.checks import check_float, check_positive_int, check_range
+from cplus_edu.checks import check_all_finite, check_float, check_nonempty
+from cplus_edu.crf.inputs import CRFParams, check_params, check_size, image_255
 
+MAX_PIXELS = 128 * 128  # the readable CRF refuses larger images (O(pixels^2) per iteration)
 _BLOCK_ELEMENTS = 1 << 22  # kernel entries computed at once when streaming (4M)
 _CACHE_ELEMENTS = 1 << 24  # kernels up to this size (a 64x64 image) are computed once and kept
 
@@ -63,10 +72,9 @@ def _features(image: Tensor, sxy: float, srgb: float | None, dtype) -> Tensor:
 
 def _gaussian_rows(rows: Tensor, features: Tensor) -> Tensor:
     """``exp(-|f_j - f_i|^2 / 2)`` for the pixels ``j`` of ``rows [r, d]`` and all ``i``:
-    ``[r, N]`` (squared distances as ``|a|^2 + |b|^2 - 2 a.b``, one matrix product)."""
-    sq = (rows.square().sum(1, keepdim=True) + features.square().sum(1)
-          - 2.0 * rows @ features.t())  # fmt: skip
-    return torch.exp(-0.5 * sq.clamp_min_(0.0))
+    ``[r, N]`` (distances from coordinate differences: exact also for narrow kernels)."""
+    distance = torch.cdist(rows, features, compute_mode="donot_use_mm_for_euclid_dist")
+    return torch.exp(-0.5 * distance.square_())
 
 
 class _Kernel:
@@ -112,35 +120,39 @@ def mean_field_crf(
 ) -> Tensor:
     """Mean-field inference; returns ``Q [K, H, W]`` (each pixel's label distribution).
 
-    ``unary [K, H, W]`` energies (e.g. from ``crf_unary``); ``image [3, H, W]`` with colours in
-    0..255 units (``bilateral_srgb`` is in those units, as in pydensecrf). Weights of 0 switch a
-    kernel off; ``iterations=0`` returns ``softmax(-unary)``.
+    ``unary [K, H, W]`` finite energies (e.g. from ``crf_unary``); ``image [3, H, W]``, uint8
+    (0..255) or float in [0, 1]; ``bilateral_srgb`` is in 0..255 colour units, as in pydensecrf.
+    Weights of 0 switch a kernel off; ``iterations=0`` returns ``softmax(-unary)``. Parameters
+    are checked as in ``dense_crf``; images above ``MAX_PIXELS`` (128x128) are refused.
     """
     check_float("unary", unary, 3)
-    if not torch.is_tensor(image) or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must be a [3, H, W] tensor, got {getattr(image, 'shape', image)}")
-    if tuple(image.shape[1:]) != tuple(unary.shape[1:]):
+    check_nonempty("unary", unary)
+    colours = image_255(image)
+    if tuple(colours.shape[1:]) != tuple(unary.shape[1:]):
         raise ValueError(
             f"image {list(image.shape)} and unary {list(unary.shape)} must share H and W"
         )
-    check_positive_int("iterations", iterations, 0)
-    for name, value in [("gaussian_sxy", gaussian_sxy), ("bilateral_sxy", bilateral_sxy),
-                        ("bilateral_srgb", bilateral_srgb)]:  # fmt: skip
-        check_range(name, value, 0.0, open_low=True)
-    check_range("gaussian_weight", gaussian_weight, 0.0)
-    check_range("bilateral_weight", bilateral_weight, 0.0)
+    check_all_finite("unary", unary)
+    params = check_params(
+        CRFParams(iterations, gaussian_sxy, gaussian_weight, bilateral_sxy, bilateral_srgb,
+                  bilateral_weight), *unary.shape[1:]
+    )  # fmt: skip
+    check_size("the readable mean-field CRF", *unary.shape[1:], MAX_PIXELS,
+               "install pydensecrf2 (pip install pydensecrf2) and use dense_crf, whose "
+               "permutohedral lattice takes milliseconds")  # fmt: skip
 
     k, h, w = unary.shape
     dtype = torch.float64 if unary.dtype == torch.float64 else torch.float32
-    theta = unary.reshape(k, -1).t().to(dtype)  # `[N, K]`
+    theta = unary.detach().reshape(k, -1).t().to(dtype)  # `[N, K]`
     kernels = []
-    if gaussian_weight > 0:
-        kernels.append((gaussian_weight, _Kernel(_features(image, gaussian_sxy, None, dtype))))
-    if bilateral_weight > 0:
-        features = _features(image, bilateral_sxy, bilateral_srgb, dtype)
-        kernels.append((bilateral_weight, _Kernel(features)))
+    if params.gaussian_weight > 0:
+        features = _features(colours, params.gaussian_sxy, None, dtype)
+        kernels.append((params.gaussian_weight, _Kernel(features)))
+    if params.bilateral_weight > 0:
+        features = _features(colours, params.bilateral_sxy, params.bilateral_srgb, dtype)
+        kernels.append((params.bilateral_weight, _Kernel(features)))
     q = torch.softmax(-theta, dim=1)  # Q = softmax(-unary)
-    for _ in range(iterations):
+    for _ in range(params.iterations):
         message = sum(weight * kernel.apply(q) for weight, kernel in kernels)  # neighbours' votes
         q = torch.softmax(-theta + message, dim=1)  # Potts: -unary + sum_m w_m k~_m Q
     return q.t().reshape(k, h, w).to(unary.dtype)

@@ -26,6 +26,14 @@ which have no maintained Python package. We build proposals in the spirit of sel
 This is cruder than GOP (no learned seeds, no geodesic distance), and the chapter shows the map it
 gives; its role is the same: a per-pixel score, high inside compact regions that stand out from
 their surroundings.
+
+**Image** ``[3, H, W]``: uint8 (or any integer dtype) in 0..255, or float in [0, 1]
+(``cplus_edu.crf.inputs``); a float image in 0..255 is refused, not read as mostly white.
+
+**Size limit.** Every candidate is a dense ``[H, W]`` mask and their number grows with the
+pixels, so time and memory grow with the square of the pixel count: here 48x48 takes about 1 s
+and 650 MB, 96x96 about 7 s and 1.7 GB, 128x128 5 GB. Images above ``MAX_PIXELS = 9,216``
+(96x96) are refused; downscale the image and upsample the map.
 """
 
 from __future__ import annotations
@@ -35,14 +43,15 @@ import torch
 from torch import Tensor
 
 from cplus_edu.checks import check_positive_int, check_range
+from cplus_edu.crf.inputs import check_size, image_255
+
+MAX_PIXELS = 96 * 96  # the proposals hold [G, H, W] masks, G growing with the pixels: O(pixels^2)
 
 
 def _image_array(image: Tensor) -> np.ndarray:
-    """``[3, H, W]`` tensor (float in [0, 1] or uint8) -> ``[H, W, 3]`` float64 array in [0, 1]."""
-    if not torch.is_tensor(image) or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must be a [3, H, W] tensor, got {getattr(image, 'shape', image)}")
-    array = image.detach().permute(1, 2, 0).cpu().numpy().astype(np.float64)
-    return array / 255.0 if image.dtype == torch.uint8 else array
+    """``[3, H, W]`` image (uint8 in 0..255 or float in [0, 1], checked) -> ``[H, W, 3]`` float64
+    array in [0, 1]."""
+    return (image_255(image) / 255.0).permute(1, 2, 0).numpy()
 
 
 def _candidates(segments: np.ndarray) -> np.ndarray:
@@ -103,6 +112,8 @@ def segment_proposals(
     from skimage.segmentation import felzenszwalb, slic
 
     array = _image_array(image)
+    hint = "downscale the image (the proposals are coarse anyway) and upsample the map"
+    check_size("segment_proposals", *array.shape[:2], MAX_PIXELS, hint)
     check_positive_int("min_area", min_area, 1)
     check_positive_int("ring", ring, 1)
     check_range("max_area", max_area, 0.0, 1.0, open_low=True)
@@ -140,9 +151,9 @@ def segment_proposals(
 def pixel_objectness(image: Tensor, **proposal_options) -> Tensor:
     """``pos [H, W]`` in [0, 1]: the share of the image's proposals that cover each pixel.
 
-    ``image [3, H, W]``, float in [0, 1] or uint8; ``proposal_options`` go to
-    ``segment_proposals``. An image without any proposal gets ``pos = 0`` everywhere (the POS-CRF
-    is then the plain CRF).
+    ``image [3, H, W]``, uint8 in 0..255 or float in [0, 1], at most ``MAX_PIXELS`` (96x96);
+    ``proposal_options`` go to ``segment_proposals``. An image without any proposal gets
+    ``pos = 0`` everywhere (the POS-CRF is then the plain CRF).
     """
     proposals = segment_proposals(image, **proposal_options)  # `[G, H, W]`
     if len(proposals) == 0:

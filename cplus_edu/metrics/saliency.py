@@ -19,19 +19,32 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cplus_edu.checks import check_all_finite
+
 BETA_SQUARED = 0.3
 
 
-def _check_maps(saliency: Tensor, mask: Tensor) -> None:
+def _check_saliency(saliency: Tensor, name: str = "saliency") -> None:
+    """A float map ``[N, H, W]`` with at least one image and pixel, finite, in [0, 1]."""
     if not isinstance(saliency, Tensor) or not saliency.is_floating_point():
-        raise TypeError("saliency must be a floating-point tensor [N, H, W] in [0, 1]")
+        raise TypeError(f"{name} must be a floating-point tensor [N, H, W] in [0, 1]")
     if saliency.dim() != 3:
-        raise ValueError(f"saliency must have shape [N, H, W], got {tuple(saliency.shape)}")
+        raise ValueError(f"{name} must have shape [N, H, W], got {tuple(saliency.shape)}")
+    if saliency.numel() == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(saliency.shape)}")
+    check_all_finite(name, saliency)
+    if saliency.min() < 0 or saliency.max() > 1:
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values in [{float(saliency.min()):g}, "
+            f"{float(saliency.max()):g}]"
+        )
+
+
+def _check_maps(saliency: Tensor, mask: Tensor, name: str = "saliency") -> None:
+    _check_saliency(saliency, name)
     if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(saliency.shape):
         shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(
-            f"mask must have the shape of saliency {tuple(saliency.shape)}, got {shape}"
-        )
+        raise ValueError(f"mask must have the shape of {name} {tuple(saliency.shape)}, got {shape}")
     if ((mask != 0) & (mask != 1)).any():
         raise ValueError("mask must hold only 0 and 1")
 
@@ -43,7 +56,8 @@ def channel_correlations(probabilities: Tensor, mask: Tensor) -> Tensor:
         raise ValueError(
             f"probabilities must have shape [N, M, H, W], got {tuple(probabilities.shape)}"
         )
-    _check_maps(probabilities[:, 0], mask)
+    _check_saliency(probabilities.flatten(0, 1), "probabilities")  # every channel in [0, 1]
+    _check_maps(probabilities[:, 0], mask, "probabilities")
     x = probabilities.transpose(0, 1).reshape(probabilities.shape[1], -1).double()  # [M, NP]
     y = mask.reshape(1, -1).double()  # [1, NP]
     x = x - x.mean(dim=1, keepdim=True)
@@ -59,9 +73,8 @@ def choose_salient_channel(probabilities: Tensor, mask: Tensor) -> int:
 
 def binarize_saliency(saliency: Tensor) -> Tensor:
     """`B = S > T` with `T = 2 * mean(S)` per image; `saliency` `[N, H, W]` -> bool `[N, H, W]`."""
-    if saliency.dim() != 3:
-        raise ValueError(f"saliency must have shape [N, H, W], got {tuple(saliency.shape)}")
-    threshold = 2 * saliency.mean(dim=(1, 2), keepdim=True)
+    _check_saliency(saliency)
+    threshold = 2 * saliency.double().mean(dim=(1, 2), keepdim=True)
     return saliency > threshold
 
 
