@@ -14,8 +14,8 @@ import torch
 
 from cplus_edu.losses import MovingAverageCenters
 from cplus_edu.voc import get_config, list_samples, read_run, write_voc_tree
-from cplus_edu.voc.cli import main
 from cplus_edu.voc.checkpoints import CorruptCheckpointError, load_checkpoint
+from cplus_edu.voc.cli import main
 from cplus_edu.voc.data import read_sample
 from cplus_edu.voc.engine import poly_lr
 
@@ -264,13 +264,11 @@ def test_a_corrupt_checkpoint_names_the_file_and_the_previous_one(tree, finished
     ckpt, previous = finished_run / "last.pt", finished_run / "previous.pt"
     assert load_checkpoint(previous)["iteration"] == 1 and load_checkpoint(ckpt)["iteration"] == 2
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short, as by a full disk
-    for run in (
-        lambda: main(_train_args(tree, finished_run, "--loss", "cplus1", "--resume")),
-        lambda: main(["eval", "--data-root", str(tree), "--checkpoint", str(ckpt), "--out",
-                      str(finished_run / "m.json"), "--threads", "1"]),  # fmt: skip
-    ):
+    eval_args = ["eval", "--data-root", str(tree), "--checkpoint", str(ckpt), "--out",
+                 str(finished_run / "m.json"), "--threads", "1"]  # fmt: skip
+    for args in (_train_args(tree, finished_run, "--loss", "cplus1", "--resume"), eval_args):
         with pytest.raises(CorruptCheckpointError) as info:
-            run()
+            main(args)
         assert str(ckpt) in str(info.value) and f"cp {previous} {ckpt}" in str(info.value)
     previous.unlink()
     with pytest.raises(CorruptCheckpointError, match="no previous checkpoint"):
