@@ -89,7 +89,9 @@ _ALIASES = {("ce", "separability"): "ce"}
 
 def plot_loss_terms(runs: dict, terms=LOSS_TERMS):
     """One panel per loss term, every run's curve: a colour per loss, a line style and marker per
-    seed (a term a loss does not have is skipped); the legend has a panel of its own."""
+    seed (a term a loss does not have is skipped); the legend has a panel of its own. CE runs are
+    drawn wide and underneath: with the seed's weights and images, C+1's separability term can
+    lie right on the CE run's loss."""
     fig, axes = plt.subplots(2, 3, figsize=(11, 6))
     colours = {"ce": "tab:blue", "cplus1": "tab:orange", "fused": "tab:green"}
     seeds = sorted({seed for _, seed in runs})
@@ -99,15 +101,20 @@ def plot_loss_terms(runs: dict, terms=LOSS_TERMS):
             it, values = run.curve(_ALIASES.get((loss, term), term))
             if len(it):
                 line, marker = styles[seed]
-                ax.plot(it, values, color=colours.get(loss, "k"), ls=line, marker=marker, ms=4,
-                        alpha=0.85, label=f"{loss}, seed {seed}")  # fmt: skip
+                wide = loss == "ce"
+                ax.plot(it, values, color=colours.get(loss, "k"), ls=line, marker=marker,
+                        ms=7 if wide else 4, lw=4 if wide else 1.5, alpha=0.5 if wide else 0.9,
+                        zorder=1 if wide else 2, label=f"{loss}, seed {seed}")  # fmt: skip
         title = "separability (C+1's CE; the CE run's loss)" if term == "separability" else term
         ax.set(title=title, xlabel="iteration", ylabel="loss term (unweighted)")
         ax.grid(alpha=0.3)
     legend_ax = axes.flat[len(terms)]
     legend_ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    legend_ax.legend(handles, labels, loc="center", title="run")
+    entries = {}  # every run once, from whichever panel drew it
+    for ax in axes.flat[: len(terms)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    legend_ax.legend(entries.values(), entries.keys(), loc="center", title="run")
     fig.suptitle("Logged loss terms per iteration (log.jsonl)")
     fig.tight_layout()
     return fig
@@ -163,8 +170,8 @@ def gpu_estimates(cpu_images_per_s: float | None = None) -> tuple[str, dict]:
     paper, smoke = get_config("paper-voc-20k"), get_config("cpu-smoke")
     cost, smoke_cost = count_step(paper), count_step(smoke)
     lines = [f"paper step: {cost.train_flops / 1e9:.0f} GFLOP per 512x512 image (forward + "
-             f"backward), {cost.activation_bytes / 2**30:.2f} GiB of saved float32 activations "
-             f"per image, {cost.parameters / 1e6:.1f} M parameters", "",
+             f"backward, counted), {cost.parameters / 1e6:.1f} M parameters,",
+             f"{cost.activation_bytes / 2**30:.2f} GiB of saved float32 activations per image", "",
              f"{'GPUs':<16}{'x imgs':>7}{'s/iter':>8}{'20k iters':>11}{'GiB/GPU':>9}"]  # fmt: skip
     for name, tflops, amp in GPUS:
         for gpus in (8, 4):
@@ -175,11 +182,12 @@ def gpu_estimates(cpu_images_per_s: float | None = None) -> tuple[str, dict]:
     if cpu_images_per_s:
         gflops = smoke_cost.train_flops * cpu_images_per_s / 1e9
         hours = cost.train_flops * paper.global_batch * paper.iterations / (gflops * 1e9) / 3600
-        lines += ["", f"this CPU sustained {gflops:.1f} GFLOP/s on the smoke model; at that rate "
-                  f"the paper's 20k iterations would take ~{hours / 24:.0f} days here"]  # fmt: skip
-        result.update(cpu_gflops=gflops, cpu_days=hours / 24)
-    lines.append(f"(estimates: 30 % of the float32 peak; AMP assumed {AMP_SPEEDUP:.0f}x faster and "
-                 "no smaller; memory without the CUDA context)")  # fmt: skip
+        cpu = [f"this CPU sustained {gflops:.1f} GFLOP/s on the smoke model; at that rate",
+               f"the paper's 20k iterations would take ~{hours / 24:.0f} days here"]  # fmt: skip
+        lines += ["", *cpu]
+        result.update(cpu_gflops=gflops, cpu_days=hours / 24, cpu_text="\n".join(cpu))
+    lines += [f"(estimates: 30 % of the float32 peak; AMP assumed {AMP_SPEEDUP:.0f}x faster and "
+              "no smaller;", " memory without the CUDA context)"]  # fmt: skip
     return "\n".join(lines), result
 
 
