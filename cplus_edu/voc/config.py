@@ -8,8 +8,8 @@ behind seed 000's Table 1 baseline, 75.93 mIoU), field by field:
   a 48-channel low-level skip from layer1, an auxiliary FCN head (256 channels) on layer3 with
   loss weight 0.4, dropout 0.1, SyncBatchNorm under DDP; ImageNet weights for the backbone
   (``open-mmlab://resnet50_v1c``; ``weights``);
-- loss: cross-entropy averaged as mmseg's ``CrossEntropyLoss(avg_non_ignore=False)``, the
-  default of the mmseg versions behind 75.93: ``ce_average="all"`` (see ``VOCConfig``);
+- loss: cross-entropy averaged as mmseg's ``CrossEntropyLoss(avg_non_ignore=False)``, what mmseg
+  did when 75.93 was trained and still its default: ``ce_average="all"`` (see ``VOCConfig``);
 - optimiser: SGD lr 0.01, momentum 0.9, weight decay 5e-4, poly schedule power 0.9 down to 1e-4;
 - 20,000 iterations at a global batch of 16 (4 GPUs x 4 images in mmseg; any split works);
 - train pipeline: random rescale 0.5-2.0 of (2048, 512) keeping the ratio, 512x512 random crop
