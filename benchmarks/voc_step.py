@@ -1,8 +1,10 @@
 """Chapter 10's speed figures, as ratios against baselines measured in the same run.
 
-1. One paper-setting training step on the CPU: DeepLabV3+ R50 at output stride 8 (``paper-voc-20k``,
-   random init), batch 2 at 512x512, forward + backward + SGD step, with the C+1 loss (moving-
-   average centres on the 512-D decoder features, + the aux CE) divided by the same step with CE.
+1. One paper-setting training step on the CPU: mmseg's DeepLabV3+ R50-D8 (``paper-voc-20k``:
+   ResNetV1c-50, separable ASPP head, FCN aux head; random init), batch 2 at 512x512 (``--size``
+   to shrink it on a slow machine), forward + backward + SGD step, with the C+1 loss (moving-
+   average centres on the 512-D decoder features, + the aux CE) divided by the same step with CE,
+   and the step's FLOPs as counted by ``cplus_edu.voc.estimates.count_step``.
    Goal: at most 1.03x. As in ``loss_overhead.py`` the steps are interleaved and the median is
    taken, and the ratio is also estimated as ``CE step + (C+1 criterion - CE criterion)`` from the
    criterion's forward + backward timed alone on the step's own outputs (a step takes tens of
@@ -12,14 +14,18 @@
    normalise) in one process, i.e. images per second per DataLoader worker, beside what a GPU run
    needs (``cplus_edu.voc.estimates``: 16 images per iteration at the estimated iteration time).
 
-Run (a few minutes on 2 cores)::
+Run (a few minutes on 2 idle cores)::
 
-    .venv/bin/python benchmarks/voc_step.py [--rounds 3] [--images 40]
+    .venv/bin/python benchmarks/voc_step.py [--rounds 3] [--images 40] [--size 512]
+
+The load average is printed with the numbers: on a shared machine the absolute times mean
+little, the ratios (measured interleaved) more.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -45,12 +51,22 @@ def interleaved(candidates: dict, rounds: int, warmup: int = 1) -> dict[str, flo
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def step_ratio(rounds: int) -> None:
+def load() -> str:
+    averages = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"load average {averages} on {os.cpu_count()} cores"
+
+
+def step_ratio(rounds: int, size: int) -> None:
     cfg = get_config("paper-voc-20k")
+    cost = count_step(cfg, size=size)
+    print(f"paper model: {cost.parameters / 1e6:.1f} M parameters; at {size}x{size} per image "
+          f"{cost.forward_flops / 1e9:.0f} GFLOP forward, {cost.train_flops / 1e9:.0f} GFLOP "
+          "forward + backward (counted)")  # fmt: skip
+    print(f"before: {load()}")
     torch.manual_seed(0)
     model = build_model(cfg)
-    x = torch.randn(2, 3, 512, 512)
-    y = torch.randint(0, 21, (2, 512, 512))
+    x = torch.randn(2, 3, size, size)
+    y = torch.randint(0, 21, (2, size, size))
     y[:, :, :40] = 255
     criteria = {name: SegmentationCriterion(cfg, name, classifier=model.classifier)
                 for name in ("ce", "cplus1")}  # fmt: skip
@@ -75,9 +91,11 @@ def step_ratio(rounds: int) -> None:
 
     losses = interleaved({n: loss_only(n) for n in criteria}, rounds=5 * rounds)
     estimate = (steps["ce"] + losses["cplus1"] - losses["ce"]) / steps["ce"]
-    print(f"paper step, batch 2 at 512x512 on the CPU ({torch.get_num_threads()} threads):")
+    print(f"paper step, batch 2 at {size}x{size} on the CPU ({torch.get_num_threads()} threads, "
+          f"after: {load()}):")  # fmt: skip
     print(f"  CE step {steps['ce']:.2f} s, C+1 step {steps['cplus1']:.2f} s: "
-          f"direct ratio {steps['cplus1'] / steps['ce']:.3f}x")  # fmt: skip
+          f"direct ratio {steps['cplus1'] / steps['ce']:.3f}x; CE step at "
+          f"{2 * cost.train_flops / steps['ce'] / 1e9:.1f} GFLOP/s")  # fmt: skip
     print(f"  criterion alone: CE {losses['ce'] * 1e3:.0f} ms, C+1 {losses['cplus1'] * 1e3:.0f} ms"
           f" -> estimated step ratio {estimate:.3f}x (goal <= 1.03x)")  # fmt: skip
 
@@ -95,7 +113,7 @@ def pipeline(images: int) -> None:
             x, _ = ds[item]
         rate = images / (time.perf_counter() - t)
     assert x.shape == (3, 512, 512)
-    est = gpu_estimate(count_step(cfg), cfg, gpus=8, peak_tflops=312.0, utilisation=0.3)
+    est = gpu_estimate(count_step(cfg), cfg, gpus=8, fp32_tflops=19.5, amp=True)
     print(f"data pipeline at 512x512: {rate:.1f} images/s per worker (one process)")
     print(f"  a GPU run needs ~{est.images_per_second:.0f} images/s in all (8 A100s, AMP, "
           f"estimated {est.seconds_per_iteration:.3f} s/iteration): "
@@ -107,11 +125,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--part", choices=("all", "step", "data"), default="all")
+    parser.add_argument("--size", type=int, default=512, help="square input of the step")
     args = parser.parse_args()
     if args.part in ("all", "data"):
         pipeline(args.images)
     if args.part in ("all", "step"):
-        step_ratio(args.rounds)
+        step_ratio(args.rounds, args.size)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ import torch
 
 from cplus_edu.losses import MovingAverageCenters
 from cplus_edu.voc import get_config, list_samples, read_run, write_voc_tree
+from cplus_edu.voc.checkpoints import CorruptCheckpointError, load_checkpoint
 from cplus_edu.voc.cli import main
 from cplus_edu.voc.data import read_sample
-from cplus_edu.voc.engine import load_checkpoint, poly_lr
+from cplus_edu.voc.engine import poly_lr
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CPLUS_EDU_QUIET": "1", "OMP_NUM_THREADS": "1"}
@@ -176,3 +177,111 @@ def test_loss_runs_in_float32_under_autocast():
     assert loss.dtype == torch.float32
     assert all(t.dtype == torch.float32 for t in criterion.terms.values())
     loss.backward()
+
+
+# --- what the command line refuses ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag, value", [("--iters", "0"), ("--iters", "-3"),
+                                         ("--checkpoint-every", "0"), ("--eval-every", "0"),
+                                         ("--batch", "0"), ("--eval-images", "0")])  # fmt: skip
+def test_cli_refuses_non_positive_counts(tree, tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_train_args(tree, tmp_path / "run", flag, value))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be a positive integer" in err and value in err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_config_refuses_non_positive_counts_too():
+    with pytest.raises(ValueError, match="iterations must be a positive integer, got 0"):
+        get_config("cpu-smoke").replace(iterations=0)
+    with pytest.raises(ValueError, match="eval_images must be None or a positive integer"):
+        get_config("cpu-smoke").replace(eval_images=0)
+
+
+def test_paper_config_refuses_random_weights_unless_told(tree, tmp_path):
+    with pytest.raises(ValueError, match=r"75\.93 mIoU.*--backbone-weights none"):
+        main(["train", "--data-root", str(tree), "--out", str(tmp_path / "p"), "--config",
+              "paper-voc-20k", "--threads", "1"])  # fmt: skip
+
+
+def test_a_local_backbone_file_is_loaded_into_a_run(tree, tmp_path, capsys):
+    from cplus_edu.voc import build_model
+    from cplus_edu.voc.weights import MMCV_STEM
+
+    torch.manual_seed(5)
+    backbone = build_model(get_config("cpu-smoke")).backbone.state_dict()
+    mmcv = {v: k for k, v in MMCV_STEM.items()}  # our stem names back to mmcv's
+
+    def mmcv_name(key):
+        return next((mmcv[p] + key[len(p) :] for p in mmcv if key.startswith(p)), key)
+
+    torch.save({"state_dict": {mmcv_name(k): v for k, v in backbone.items()}},
+               tmp_path / "r18.pth")  # fmt: skip
+    main(_train_args(tree, tmp_path / "run", "--iters", "1", "--backbone-weights",
+                     str(tmp_path / "r18.pth")))  # fmt: skip
+    assert f"ImageNet tensors from {tmp_path / 'r18.pth'}" in capsys.readouterr().out
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["args"]["backbone_weights"] == str(tmp_path / "r18.pth")
+    # after one SGD step the stem's first conv is still close to the file's, not to a fresh init
+    first = state["model"]["backbone.stem.0.conv.weight"]
+    assert (first - backbone["stem.0.conv.weight"]).abs().max() < 0.05
+
+
+@pytest.fixture
+def finished_run(tree, tmp_path):
+    """A 2-iteration cplus1 run with a checkpoint after each: last.pt and previous.pt."""
+    out = tmp_path / "run"
+    main(_train_args(tree, out, "--loss", "cplus1", "--checkpoint-every", "1"))
+    return out
+
+
+@pytest.mark.parametrize("change, names", [
+    (["--loss", "ce"], ["--loss cplus1 there", "--loss ce here"]),
+    (["--loss", "cplus1", "--centers", "learnable"],
+     ["--centers moving_average there", "--centers learnable here"]),
+    (["--loss", "cplus1", "--config", "paper-voc-20k", "--backbone-weights", "none"],
+     ["--config cpu-smoke there", "--config paper-voc-20k here"]),
+])  # fmt: skip
+def test_resume_refuses_another_loss_or_config(tree, finished_run, change, names):
+    with pytest.raises(ValueError, match="belongs to another run") as info:
+        main(_train_args(tree, finished_run, "--iters", "3", "--resume", *change))
+    assert all(name in str(info.value) for name in names), str(info.value)
+
+
+def test_resume_refuses_another_model(tree, finished_run):
+    ckpt = finished_run / "last.pt"
+    state = load_checkpoint(ckpt)
+    state["config"]["backbone"] = "resnet18"  # what the torchvision-based runner saved
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match="model .*resnet18.* there, DeepLabV3\\+ resnet18_v1c"):
+        main(_train_args(tree, finished_run, "--loss", "cplus1", "--iters", "3", "--resume"))
+
+
+def test_a_corrupt_checkpoint_names_the_file_and_the_previous_one(tree, finished_run):
+    ckpt, previous = finished_run / "last.pt", finished_run / "previous.pt"
+    assert load_checkpoint(previous)["iteration"] == 1 and load_checkpoint(ckpt)["iteration"] == 2
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short, as by a full disk
+    eval_args = ["eval", "--data-root", str(tree), "--checkpoint", str(ckpt), "--out",
+                 str(finished_run / "m.json"), "--threads", "1"]  # fmt: skip
+    for args in (_train_args(tree, finished_run, "--loss", "cplus1", "--resume"), eval_args):
+        with pytest.raises(CorruptCheckpointError) as info:
+            main(args)
+        assert str(ckpt) in str(info.value) and f"cp {previous} {ckpt}" in str(info.value)
+    previous.unlink()
+    with pytest.raises(CorruptCheckpointError, match="no previous checkpoint"):
+        load_checkpoint(ckpt)
+
+
+def test_stale_temporary_files_of_a_killed_save_are_removed(tree, finished_run, capsys):
+    stale = [finished_run / ".last.pt.12345.tmp", finished_run / ".previous.pt.999.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    keep = finished_run / "notes.tmp"  # not ours: left alone
+    keep.write_text("mine")
+    main(_train_args(tree, finished_run, "--loss", "cplus1", "--iters", "3", "--resume"))
+    assert not any(path.exists() for path in stale) and keep.exists()
+    assert ".last.pt.12345.tmp" in capsys.readouterr().err
+    assert load_checkpoint(finished_run / "last.pt")["iteration"] == 3

@@ -2,8 +2,10 @@
 
 Run as ``python -m cplus_edu.voc train|eval`` or ``torchrun --nproc_per_node N -m cplus_edu.voc
 train``; ``config`` (the mmseg recipe and a CPU smoke size), ``data`` (VOC / SBD and mmseg's
-transforms), ``model`` (DeepLabV3+), ``engine`` (DDP, AMP, checkpoints, log), ``evaluate``,
-``runs`` (reading a run directory back).
+transforms), ``engine`` (DDP, AMP, checkpoints, log), ``evaluate``,
+``criterion`` (CE / C+1 / fused + aux CE, mmseg's averaging), ``model`` (mmseg's DeepLabV3+
+R50-D8: ``backbone``, ``heads``, ``layers``), ``weights`` (ImageNet backbone weights),
+``checkpoints``, ``runs`` (reading a run directory back).
 """
 
 from cplus_edu._lazy import lazy_exports
@@ -19,10 +21,13 @@ _EXPORTS = {
     "CorruptDataError": "data",
     "DeepLabV3Plus": "model",
     "build_model": "model",
-    "SegmentationCriterion": "engine",
+    "ResNetV1c": "backbone",
+    "load_backbone_weights": "weights",
+    "SegmentationCriterion": "criterion",
     "TrainOptions": "engine",
     "train": "engine",
-    "load_checkpoint": "engine",
+    "load_checkpoint": "checkpoints",
+    "CorruptCheckpointError": "checkpoints",
     "evaluate": "evaluate",
     "confusion_matrix": "evaluate",
     "metrics_from_confusion": "evaluate",

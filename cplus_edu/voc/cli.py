@@ -2,12 +2,13 @@
 
 Examples::
 
-    # the paper's CE baseline and C+1 on 8 GPUs (global batch 16 = 8 x 2)
+    # the paper's CE baseline and C+1 on 8 GPUs (global batch 16 = 8 x 2), from mmcv's ImageNet
+    # ResNetV1c-50 (open-mmlab://resnet50_v1c, downloaded once through torch.hub)
     torchrun --nproc_per_node 8 -m cplus_edu.voc train --data-root $CPLUS_EDU_DATA \\
-        --out runs/ce --config paper-voc-20k --loss ce --amp --pretrained
+        --out runs/ce --config paper-voc-20k --loss ce --amp --backbone-weights open-mmlab
     torchrun --nproc_per_node 8 -m cplus_edu.voc train --data-root $CPLUS_EDU_DATA \\
         --out runs/cplus1 --config paper-voc-20k --loss cplus1 --centers moving_average --amp \\
-        --pretrained
+        --backbone-weights open-mmlab
     python -m cplus_edu.voc eval --data-root $CPLUS_EDU_DATA --checkpoint runs/cplus1/last.pt \\
         --out runs/cplus1/metrics.json
 
@@ -22,7 +23,18 @@ import json
 from pathlib import Path
 
 from cplus_edu.voc.config import CONFIGS, get_config
-from cplus_edu.voc.engine import CENTERS, LOSSES
+from cplus_edu.voc.criterion import CENTERS, LOSSES
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,13 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--margin", type=float, default=None, help="C+1 background margin m_b (1.0)")
     t.add_argument("--ws", type=float, default=None, help="fused loss: softmax weight W_s (0.5)")
     t.add_argument("--wp", type=float, default=None, help="fused: positive-sharing W_p (0.5)")
-    t.add_argument("--iters", type=int, default=None, help="iterations (default: the config's)")
-    t.add_argument("--batch", type=int, default=None, help="global batch (default: the config's)")
-    t.add_argument("--checkpoint-every", type=int, default=None)
-    t.add_argument("--eval-every", type=int, default=None)
+    t.add_argument("--iters", type=positive_int, default=None,
+                   help="iterations (default: the config's)")  # fmt: skip
+    t.add_argument("--batch", type=positive_int, default=None,
+                   help="global batch (default: the config's)")  # fmt: skip
+    t.add_argument("--checkpoint-every", type=positive_int, default=None)
+    t.add_argument("--eval-every", type=positive_int, default=None)
     t.add_argument(
         "--eval-images",
-        type=int,
+        type=positive_int,
         default=None,
         help="evaluate on the first N val images only (periodic evaluation)",
     )
@@ -62,13 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from --out/last.pt")
     t.add_argument("--amp", action="store_true", help="mixed precision (loss stays float32)")
     t.add_argument(
-        "--pretrained",
-        action="store_true",
-        help="torchvision ImageNet weights for the backbone (needs them cached/online)",
+        "--backbone-weights",
+        default=None,
+        metavar="open-mmlab|PATH|none",
+        help="ImageNet weights for the ResNetV1c backbone: mmcv's checkpoint through torch.hub "
+        "(open-mmlab), a local file (mmcv or timm names), or none; paper-voc-20k requires it",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    t.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    t.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per process")  # fmt: skip
     e = sub.add_parser("eval", help="evaluate a checkpoint on the val split")
     e.add_argument("--data-root", default=None)
     e.add_argument("--checkpoint", required=True, help="RUN_DIR/last.pt")
@@ -76,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="val", choices=("train", "val"))
     e.add_argument("--device", default=None)
     e.add_argument("--amp", action="store_true")
-    e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--threads", type=positive_int, default=None)
+    e.add_argument("--quiet", action="store_true", help="do not print the per-class table")
     return parser
 
 
@@ -91,7 +109,7 @@ def run_train(args) -> Path:
     )  # fmt: skip
     opts = TrainOptions(data_root=args.data_root, out=args.out, config=cfg, loss=args.loss,
                         centers=args.centers, resume=args.resume, amp=args.amp,
-                        pretrained=args.pretrained, seed=args.seed, device=args.device,
+                        backbone_weights=args.backbone_weights, seed=args.seed, device=args.device,
                         threads=args.threads)  # fmt: skip
     return train(opts)
 
@@ -106,17 +124,15 @@ def run_eval(args) -> dict:
 def _run_eval(args) -> dict:
     import torch
 
+    from cplus_edu.voc.checkpoints import load_checkpoint
     from cplus_edu.voc.config import VOCConfig
     from cplus_edu.voc.data import VOCEvalSet, list_samples
-    from cplus_edu.voc.engine import load_checkpoint
     from cplus_edu.voc.evaluate import evaluate, format_table
     from cplus_edu.voc.model import build_model
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     state = load_checkpoint(args.checkpoint)
-    saved = dict(state["config"])
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
-    cfg = VOCConfig(**saved)
+    cfg = VOCConfig.from_dict(state["config"])
     model = build_model(cfg)
     model.load_state_dict(state["model"])
     model.to(device)
@@ -128,7 +144,8 @@ def _run_eval(args) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=1))
-    print(format_table(metrics))
+    if not args.quiet:
+        print(format_table(metrics))
     return metrics
 
 

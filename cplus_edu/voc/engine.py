@@ -21,8 +21,8 @@ What runs where under DDP:
 The loss always runs in float32: under ``--amp`` the model runs in float16 (CUDA, with a
 ``GradScaler``) or bfloat16 (CPU) and its outputs are cast before the loss.
 
-Checkpoints (``RUN_DIR/last.pt``, written to a temporary file and renamed, so a kill never leaves
-a broken one) hold ``iteration``, ``model``, ``optimizer``, ``schedule``, ``loss`` (the centres),
+Checkpoints (``RUN_DIR/last.pt``, the one before it kept as ``previous.pt``; ``checkpoints``)
+hold ``iteration``, ``model``, ``optimizer``, ``schedule``, ``loss`` (the centres),
 ``scaler``, every rank's RNG states, the configuration and the arguments. The data order is a
 function of the iteration (``data.IterationSampler``), so ``--resume`` continues exactly where the
 checkpoint was taken: on the CPU a run killed and resumed ends with the same weights, bit for bit,
@@ -36,113 +36,29 @@ from __future__ import annotations
 
 import json
 import os
-import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cplus_edu.utils import progress_disabled, seed_everything
+from cplus_edu.voc.checkpoints import (
+    check_resumable,
+    load_checkpoint,
+    remove_stale_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from cplus_edu.voc.config import VOCConfig
+from cplus_edu.voc.criterion import SegmentationCriterion
 from cplus_edu.voc.data import IterationSampler, VOCEvalSet, VOCTrainSet, list_samples
 from cplus_edu.voc.evaluate import _amp_dtype, evaluate
 from cplus_edu.voc.model import build_model
-
-LOSSES = ("ce", "cplus1", "fused")
-CENTERS = ("moving_average", "learnable", "shared")
-
-
-# --- the loss ------------------------------------------------------------------------------------
-
-
-def mean_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int):
-    """CE averaged over non-void pixels; 0 (not NaN) when every pixel is void."""
-    n_valid = (target != ignore_index).sum().clamp_min(1)
-    return F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum") / n_valid
-
-
-def _fused_loss_class():
-    try:
-        from cplus_edu.losses import FusedLoss
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(
-            "--loss fused needs cplus_edu.losses.FusedLoss (the fused softmax + positive-sharing "
-            "loss of seed 002, chapter 06), which this copy of cplus_edu does not have yet; use "
-            "--loss ce or --loss cplus1"
-        ) from e
-    return FusedLoss
-
-
-class SegmentationCriterion(nn.Module):
-    """Main loss on the logits upsampled to the label size + ``aux_weight`` x CE on the aux head.
-
-    ``loss``: ``"ce"`` (the paper's L_separability baseline), ``"cplus1"`` (``CPlusOneLoss`` on
-    the decoder features, centres ``centers``) or ``"fused"`` (``FusedLoss``, seed 002). After a
-    call ``terms`` holds every part as a detached float32 scalar.
-    """
-
-    def __init__(self, cfg: VOCConfig, loss: str = "ce", centers: str = "moving_average",
-                 classifier: nn.Module | None = None):  # fmt: skip
-        super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if centers not in CENTERS:
-            raise ValueError(f"centers must be one of {CENTERS}, got {centers!r}")
-        self.kind, self.cfg = loss, cfg
-        self.ignore_index, self.aux_weight = cfg.ignore_index, cfg.aux_weight
-        if loss == "cplus1":
-            from cplus_edu.losses import CPlusOneLoss
-
-            self.cplus = CPlusOneLoss(
-                cfg.num_classes, cfg.decoder_channels, background_index=0, alpha=cfg.alpha,
-                beta=cfg.beta, margin=cfg.margin, centers=centers, momentum=cfg.center_momentum,
-                ignore_index=cfg.ignore_index, classifier=classifier,
-            )  # fmt: skip
-        elif loss == "fused":
-            self.fused = _fused_loss_class()(cfg.fused_ws, cfg.fused_wp, background_index=0,
-                                             ignore_index=cfg.ignore_index)  # fmt: skip
-        self.terms: dict[str, torch.Tensor] = {}
-
-    @property
-    def centers(self) -> torch.Tensor | None:
-        return self.cplus.centers if self.kind == "cplus1" else None
-
-    def set_all_reduce(self, all_reduce) -> None:
-        """Sum the moving average's per-class statistics over the processes (DDP)."""
-        rep = getattr(getattr(self, "cplus", None), "center_representation", None)
-        if rep is not None and hasattr(rep, "all_reduce"):
-            rep.all_reduce = all_reduce
-
-    def forward(self, out, target: torch.Tensor) -> torch.Tensor:
-        size = target.shape[1:]
-        with torch.autocast(target.device.type, enabled=False):  # the loss in float32
-            logits = F.interpolate(out.logits.float(), size=size, mode="bilinear",
-                                   align_corners=False)  # fmt: skip
-            if self.kind == "ce":
-                main = mean_cross_entropy(logits, target, self.ignore_index)
-                terms = {"ce": main.detach()}
-            elif self.kind == "cplus1":
-                main = self.cplus(out.features.float(), logits, target)
-                terms = dict(self.cplus.terms)
-            else:
-                main = self.fused(logits, target)
-                terms = dict(getattr(self.fused, "terms", {}) or {"fused": main.detach()})
-            terms["main"] = main.detach()
-            loss = main
-            if out.aux_logits is not None and self.aux_weight > 0:
-                aux_logits = F.interpolate(out.aux_logits.float(), size=size, mode="bilinear",
-                                           align_corners=False)  # fmt: skip
-                aux = mean_cross_entropy(aux_logits, target, self.ignore_index)
-                terms["aux_ce"] = aux.detach()
-                loss = loss + self.aux_weight * aux
-        terms["total"] = loss.detach()
-        self.terms = terms
-        return loss
-
+from cplus_edu.voc.weights import load_backbone_weights
 
 # --- processes -----------------------------------------------------------------------------------
 
@@ -184,44 +100,6 @@ def poly_lr(iteration: int, cfg: VOCConfig) -> float:
     return (cfg.lr - cfg.min_lr) * (1 - iteration / cfg.iterations) ** cfg.power + cfg.min_lr
 
 
-# --- checkpoints ------------------------------------------------------------
-
-
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}  # fmt: skip
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, flushed, then renamed over
-    ``path``: a reader (or a resumed run) sees the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=False)
-
-
 # --- the loop ---------------------------------------------------------------
 
 
@@ -234,7 +112,7 @@ class TrainOptions:
     centers: str = "moving_average"
     resume: bool = False
     amp: bool = False
-    pretrained: bool = False
+    backbone_weights: str | None = None  # "open-mmlab", a path, "none"; None: not said
     seed: int = 0
     device: str | None = None
     threads: int | None = None
@@ -299,16 +177,39 @@ def _train(opts: TrainOptions) -> Path:
     batch = cfg.global_batch // d.world_size
     out = Path(opts.out)
     ckpt_path, log_path = out / "last.pt", out / "log.jsonl"
+    resuming = opts.resume and ckpt_path.exists()
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temporaries(out):
+            print(f"removed {stale}, left by a save that was killed", file=sys.stderr)
         if ckpt_path.exists() and not opts.resume:
             raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run, or "
                                   "choose another --out")  # fmt: skip
+    state = load_checkpoint(ckpt_path, map_location=d.device) if resuming else None
+    weights = opts.backbone_weights
+    if resuming:
+        check_resumable(state, cfg, opts.loss, opts.centers, ckpt_path)
+        weights = state["args"].get("backbone_weights", weights)
+    if weights is None and not resuming:
+        if cfg.backbone_weights_required:
+            raise ValueError(
+                f"--backbone-weights: {cfg.name} starts from ImageNet weights "
+                f"(mmseg's open-mmlab://{cfg.backbone}); from random weights the run cannot "
+                "come near the paper's 75.93 mIoU. Pass --backbone-weights open-mmlab "
+                "(downloads them), --backbone-weights FILE, or --backbone-weights none to train "
+                "from scratch anyway"
+            )
+        weights = "none"
     train_samples = list_samples(cfg.train_split, opts.data_root)
     val_samples = list_samples(cfg.val_split, opts.data_root)
 
     seed_everything(opts.seed)  # the same initial model and centres on every rank
-    model = build_model(cfg, pretrained=opts.pretrained)
+    model = build_model(cfg)
+    if d.main and not resuming:  # a resumed run takes its weights from the checkpoint
+        # rank 0 only (one download): DDP gives every rank rank 0's weights when it wraps the model
+        loaded = load_backbone_weights(model.backbone, weights, cfg.backbone)
+        if weights != "none":
+            print(loaded, flush=True)
     criterion = SegmentationCriterion(cfg, opts.loss, opts.centers, classifier=model.classifier)
     sync_bn = d.world_size > 1 and d.device.type != "cpu"
     if sync_bn:  # SyncBatchNorm needs a GPU-like device
@@ -321,8 +222,7 @@ def _train(opts: TrainOptions) -> Path:
     scaler = torch.amp.GradScaler("cuda") if opts.amp and d.device.type == "cuda" else None
     start = 0
     seed_everything(opts.seed + 1000 * d.rank + 1)  # dropout differs between ranks
-    if opts.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=d.device)
+    if resuming:
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
@@ -343,7 +243,8 @@ def _train(opts: TrainOptions) -> Path:
     if d.main:
         (out / "config.json").write_text(json.dumps(
             {"config": cfg.to_dict(), "loss": opts.loss, "centers": opts.centers,
-             "world_size": d.world_size, "amp": opts.amp, "seed": opts.seed},
+             "world_size": d.world_size, "amp": opts.amp, "seed": opts.seed,
+             "backbone_weights": weights},
             indent=1))  # fmt: skip
 
     sampler = IterationSampler(
@@ -408,7 +309,7 @@ def _train(opts: TrainOptions) -> Path:
                 dist.all_gather_object(rngs, rng_state())
                 differences = rank_differences(model, criterion)
             if d.main:
-                atomic_save({
+                save_checkpoint({
                     "iteration": done, "model": unwrap(model).state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "schedule": {"kind": "poly", "lr": cfg.lr, "min_lr": cfg.min_lr,
@@ -418,7 +319,7 @@ def _train(opts: TrainOptions) -> Path:
                     "rng": rngs, "world_size": d.world_size, "config": cfg.to_dict(),
                     "rank_differences": differences,
                     "args": {"loss": opts.loss, "centers": opts.centers, "seed": opts.seed,
-                             "amp": opts.amp},
+                             "amp": opts.amp, "backbone_weights": weights},
                 }, ckpt_path)  # fmt: skip
             if d.world_size > 1:
                 dist.barrier()
