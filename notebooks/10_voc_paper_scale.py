@@ -96,8 +96,8 @@ from cplus_edu.experiments import (
     plot_loss_terms,
     plot_per_class_iou,
     smoke_runs,
+    voc_claims,
 )
-from cplus_edu.experiments.voc_runs import voc_claims
 from cplus_edu.voc import (
     VOC_CLASSES,
     format_table,

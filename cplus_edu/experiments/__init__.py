@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "plot_per_class_iou": "voc_runs",
     "paper_tables": "voc_runs",
     "gpu_estimates": "voc_runs",
+    "voc_claims": "voc_runs",
     # chapter 07: detection (seed 003)
     "PAPER_DETECTION_TABLE": "detection",
     "DETECTION_SETTINGS": "detection",
