@@ -259,9 +259,12 @@ class ClassAgnosticCELoss(nn.Module):
                 f"target values must be 0, 1 or ignore_index={self.ignore_index}, got "
                 f"{torch.unique(target[valid]).tolist()}"
             )
-        if regions is not None:  # a pixel in no region is ignored, as an unlabelled one
-            valid &= check_region_inputs(logits, regions, "logits") != self.ignore_index
-        regions = torch.where(valid, 0 if regions is None else regions, self.ignore_index)
+        if regions is None:  # each image is one region
+            regions = torch.zeros_like(target)
+        else:  # int64 from here on; a pixel in no region is ignored, as an unlabelled one
+            regions = check_region_inputs(logits, regions, "logits")
+            valid &= regions != self.ignore_index
+        regions = torch.where(valid, regions, self.ignore_index)
         batch = logits.shape[0]
         label = torch.where(valid, target, 0).reshape(batch, 1, -1)  # [B, 1, P]
         log_p = F.log_softmax(logits, dim=1).reshape(batch, 2, -1)  # [B, 2, P]
