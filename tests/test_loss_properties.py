@@ -383,6 +383,22 @@ def test_margin_head_refuses_embeddings_of_another_dtype():
     head = CosFaceLoss(3, 4)  # float32 weight
     with pytest.raises(TypeError, match="float64.*float32"):
         head(torch.randn(5, 4, dtype=torch.float64), labels(5, 3))
+    with pytest.raises(TypeError, match="float32.*float64"):
+        head.double()(torch.randn(5, 4), labels(5, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_margin_head_in_half_precision_computes_in_float32(dtype):
+    """A half head with half embeddings (or a float32 head with half embeddings, as under
+    autocast) is the float32 head on the same values."""
+    e, y = torch.randn(6, 4, generator=gen(24)).to(dtype), labels(6, 3)
+    single = ArcFaceLoss(3, 4)
+    half = ArcFaceLoss(3, 4).to(dtype)
+    with torch.no_grad():
+        single.weight.copy_(half.weight.float())
+    expected = single(e.float(), y)
+    torch.testing.assert_close(half(e, y), expected, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(single(e, y), expected, rtol=1e-6, atol=1e-7)
 
 
 # ---------------------------------------------------------------- ids far apart: O(distinct)

@@ -116,8 +116,8 @@ class MarginHead(nn.Module):
         if embeddings.shape[1] != self.embedding_size:
             raise ValueError(f"embeddings must be [N, {self.embedding_size}], "
                              f"got {list(embeddings.shape)}")  # fmt: skip
-        embeddings = upcast_half(embeddings)
-        if embeddings.dtype != self.weight.dtype:
+        embeddings = upcast_half(embeddings)  # half precision on either side: float32
+        if embeddings.dtype != upcast_half(self.weight).dtype:
             raise TypeError(
                 f"embeddings are {describe(embeddings)} but the head's weight is "
                 f"{describe(self.weight)}: cast one to the other (e.g. head.to(embeddings.dtype))"
@@ -132,7 +132,8 @@ class MarginHead(nn.Module):
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``cos theta [N, K]`` between each embedding and each class weight."""
-        return F.linear(F.normalize(embeddings, dim=1), F.normalize(self.weight, dim=1))
+        weight = upcast_half(self.weight)  # `[K, D]`
+        return F.linear(F.normalize(embeddings, dim=1), F.normalize(weight, dim=1))
 
     def target_logit(self, cos_target: torch.Tensor) -> torch.Tensor:
         """``psi(theta_y)`` from ``cos theta_y [N]`` (before the scale)."""
