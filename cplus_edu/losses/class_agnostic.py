@@ -115,12 +115,12 @@ def cas_bounds(num_regions: int, num_channels: int, alpha: float = 0.5) -> tuple
 
 
 def _shifted_means(s: Tensor, bins: RegionBins, inverse_size: Tensor, num_regions: Tensor):
-    """Region means `s_hat` `[B, M, K]`, their centre `c = (1/N) sum_i s_hat(r_i)` `[B, M]` and the
-    means moved to it, `s_hat(r_i) - c` `[B, M, K]` (0 in empty bins)."""
+    """Region means `s_hat` `[B, M, K]` and the same moved to their centre
+    `c = (1/N) sum_i s_hat(r_i)`, `s_hat(r_i) - c` `[B, M, K]` (both 0 in empty bins)."""
     s_hat = bins.sum(s) * inverse_size.unsqueeze(1)  # eq. (1): region means, 0 in empty bins
-    centre = s_hat.sum(dim=2) / num_regions.clamp_min(1).unsqueeze(1)  # [B, M]
+    centre = s_hat.sum(dim=2) / num_regions.clamp_min(1).unsqueeze(1)  # c, [B, M]
     shifted = (s_hat - centre.unsqueeze(2)) * (inverse_size > 0).unsqueeze(1)  # [B, M, K]
-    return s_hat, centre, shifted
+    return s_hat, shifted
 
 
 class _CASPerImage(torch.autograd.Function):
@@ -140,7 +140,7 @@ class _CASPerImage(torch.autograd.Function):
         present = bins.present.to(s.dtype)  # [B, K]
         inverse_size = present / bins.count.clamp_min(1)  # 1 / |r_i|, [B, K]
         num_regions = present.sum(dim=1)  # N, [B]
-        s_hat, _, shifted = _shifted_means(s, bins, inverse_size, num_regions)
+        s_hat, shifted = _shifted_means(s, bins, inverse_size, num_regions)
 
         # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
         spread = s.new_zeros(s.shape[0], 1, s.shape[2])  # ||s(x) - s_hat(r_x)||^2, [B, 1, P]
@@ -164,7 +164,7 @@ class _CASPerImage(torch.autograd.Function):
         bins, alpha = ctx.bins, ctx.alpha
         if torch.is_grad_enabled():  # create_graph=True: the region means again, from `s`, so that
             # autograd sees how they depend on it and this backward can be differentiated again
-            s_hat, _, shifted = _shifted_means(s, bins, inverse_size, num_regions)
+            s_hat, shifted = _shifted_means(s, bins, inverse_size, num_regions)
         # eq. (2), for x in r_i:
         #   dCAS/ds(x) = (2/|r_i|) [alpha (s(x) - s_hat_i) - 2(1-alpha)(N s_hat_i - sum_j s_hat_j)]
         #              = (2/|r_i|) [alpha s(x) - g_i]  =  s(x) a_i + b_i,

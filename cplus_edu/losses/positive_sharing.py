@@ -80,7 +80,7 @@ def _softmax_parts(logits: Tensor, background_index: int):
     :math:`\log(1 - p_0) = -\operatorname{softplus}(d)` and
     :math:`\log p_0 = -\operatorname{softplus}(-d)`, with
     :math:`\operatorname{softplus}(d) = \max(d, 0) + \log(1 + e^{-|d|})` written with ``exp`` and
-    ``log`` (``log1p`` and ``logaddexp`` are not vectorised on the CPU: 15x slower here; ``log``
+    ``log`` (``log1p`` and ``logaddexp`` are not vectorised on this CPU build: 10x slower; ``log``
     rounds :math:`\log(1 + t)` to 0 only below :math:`t` = machine epsilon). Differentiable by
     autograd (no in-place operation on a tensor autograd saves): the backward calls it again for
     second derivatives.
