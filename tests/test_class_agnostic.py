@@ -376,11 +376,12 @@ def test_region_losses_agree_between_paths(monkeypatch, case):
 
 
 def loop_cace(logits, target, regions, ignore_index=IGNORE):
-    """Per image, per region: min(CE with the labels, CE with flipped labels), summed, / pixels."""
+    """Per image, per region: min(CE with the labels, CE with flipped labels), summed, / pixels
+    (a pixel counts if it has a label and a region)."""
     log_p = logits.log_softmax(dim=1)
     total, pixels = logits.new_zeros(()), 0
     for b in range(logits.shape[0]):
-        valid = target[b] != ignore_index
+        valid = (target[b] != ignore_index) & (regions[b] != ignore_index)
         for i in regions[b][valid].unique().tolist():
             mask = valid & (regions[b] == i)
             y = target[b][mask]
@@ -399,6 +400,7 @@ def test_cace_matches_loop(seed):
     target = torch.randint(0, 2, (3, 5, 6), generator=g)
     regions = torch.randint(0, 4, (3, 5, 6), generator=g)
     target[0, 0] = IGNORE
+    regions[1, 1] = IGNORE  # labelled pixels in no region: ignored too
     got = ClassAgnosticCELoss()(logits, target, regions)
     torch.testing.assert_close(got, loop_cace(logits, target, regions))
     whole_images = torch.zeros_like(regions)

@@ -64,6 +64,7 @@ from cplus_edu.checks import (
     check_integer,
     check_logits_target,
     check_range,
+    upcast_half,
 )
 
 
@@ -105,7 +106,8 @@ class CCLoss(nn.Module):
     ``"difference"``; ``attention`` is ``"se"`` (features are the attention vectors) or ``"cam"``
     (features are GAP features, ``classifier`` the linear head whose rows give the CAM weights).
     After a call ``terms`` holds ``ce``, ``intra``, ``inter`` (the mean inter-class distance) and
-    ``cc`` as detached scalars.
+    ``cc`` as detached scalars. Samples labelled ``ignore_index`` (-100, as ``F.cross_entropy``)
+    leave both terms; labels of any integer dtype are read as int64, half precision as float32.
     """
 
     needs_features = True
@@ -117,8 +119,10 @@ class CCLoss(nn.Module):
         margin: float = 0.5,
         attention: str = "se",
         classifier: nn.Module | None = None,
+        ignore_index: int = -100,
     ):
         super().__init__()
+        self.ignore_index = int(ignore_index)
         self.weight = check_range("weight", weight, 0.0)
         self.margin = check_range("margin", margin, 0.0)
         if mode not in ("hinge", "difference"):
@@ -151,14 +155,17 @@ class CCLoss(nn.Module):
         return intra + hinge, intra, inter  # eq. (3), hinge
 
     def forward(self, features: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
-        check_logits_target(logits, labels)
+        logits, labels = check_logits_target(logits, labels, self.ignore_index)
         check_float("features", features, 2)
         check_integer("labels", labels, 1)
         if len(features) != len(labels):
             raise ValueError(f"features must be [{len(labels)}, C] to match labels "
                              f"{list(labels.shape)}, got {list(features.shape)}")  # fmt: skip
-        ce = F.cross_entropy(logits, labels)
-        cc, intra, inter = self.channel_term(features, labels)
+        logits, features = upcast_half(logits), upcast_half(features)
+        valid = labels != self.ignore_index  # `[N]`: ignored samples leave CE and L_CC alike
+        ce = F.cross_entropy(logits, labels, ignore_index=self.ignore_index,
+                             reduction="sum") / valid.sum().clamp_min(1)  # fmt: skip
+        cc, intra, inter = self.channel_term(features[valid], labels[valid])
         loss = ce + self.weight * cc  # eq. (4)
         check_finite(loss, features=features, logits=logits)
         self.terms = {"ce": ce.detach(), "intra": intra.detach(), "inter": inter.detach(),

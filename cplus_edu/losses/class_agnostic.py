@@ -46,14 +46,18 @@ Reading taken here (../shared/GUIDE.md section 4):
 - The authors' public code (binary only) differs: it adds eps = 3e-5 to the mask weights, computes
   the uniformer on the mask-weighted descriptor (so mostly the foreground variance), and counts the
   single pair (fg, bg) once. We implement the paper's multi-region form.
-- Both terms are expanded so that the loss is O(pixels + regions), with one region sum for the
-  region means and no loop over regions or images (and the backward is eq. (2), one broadcast
-  back to the pixels, so autograd keeps no per-pixel intermediate). `RegionBins` computes region
-  sums by a dense one-hot product when an image has few bins (a binary map) and by a scatter-add
-  otherwise. The uniformer uses the variance identity
-  :math:`\frac{1}{|r|}\int_r\|s - \hat{s}(r)\|^2 = \frac{1}{|r|}\int_r\|s\|^2 - \|\hat{s}(r)\|^2`,
-  the discriminator by
-  :math:`\sum_{i,j}\|m_i - m_j\|^2 = 2N\sum_i\|m_i\|^2 - 2\|\sum_i m_i\|^2`.
+- Both terms are computed in O(pixels + regions), with region sums for the region means and no
+  loop over regions or images (and the backward is eq. (2), one broadcast back to the pixels, so
+  autograd keeps no per-pixel intermediate). `RegionBins` computes region sums by a dense one-hot
+  product when an image has few bins (a binary map) and by a scatter-add otherwise. The
+  uniformer sums :math:`\|s(x) - \hat{s}(r_i)\|^2` pixel by pixel (not the variance identity
+  :math:`\frac{1}{|r|}\int_r\|s\|^2 - \|\hat{s}(r)\|^2`, whose two terms cancel: for near-uniform
+  float32 outputs it lost even the sign), the discriminator by
+  :math:`\sum_{i,j}\|m_i - m_j\|^2 = 2N\sum_i\|m_i - c\|^2` with :math:`c` the mean of the
+  :math:`m_i`; both are sums of squares, never negative. Half-precision outputs are computed in
+  float32, as `F.cross_entropy` does under autocast.
+- A second derivative (`create_graph=True`) is exact: the backward is written in differentiable
+  operations and then recomputes the region means from `s`.
 
 Bounds (section 3.3 claims the loss lies in "(alpha N, -(1 - alpha) N]"). What holds for softmax
 outputs with M channels and N regions in an image:
@@ -81,7 +85,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cplus_edu.checks import check_finite, check_range, check_reduction, check_region_inputs
+from cplus_edu.checks import (
+    check_finite,
+    check_range,
+    check_reduction,
+    check_region_inputs,
+    upcast_half,
+)
 from cplus_edu.losses.segments import RegionBins, mean_over
 
 
@@ -104,50 +114,66 @@ def cas_bounds(num_regions: int, num_channels: int, alpha: float = 0.5) -> tuple
     return float(lower), float(upper)
 
 
+def _shifted_means(s: Tensor, bins: RegionBins, inverse_size: Tensor, num_regions: Tensor):
+    """Region means `s_hat` `[B, M, K]` and the same moved to their centre
+    `c = (1/N) sum_i s_hat(r_i)`, `s_hat(r_i) - c` `[B, M, K]` (both 0 in empty bins)."""
+    s_hat = bins.sum(s) * inverse_size.unsqueeze(1)  # eq. (1): region means, 0 in empty bins
+    centre = s_hat.sum(dim=2) / num_regions.clamp_min(1).unsqueeze(1)  # c, [B, M]
+    shifted = (s_hat - centre.unsqueeze(2)) * (inverse_size > 0).unsqueeze(1)  # [B, M, K]
+    return s_hat, shifted
+
+
 class _CASPerImage(torch.autograd.Function):
     """Per-image CAS, uniformer and discriminator `[B]` of descriptors `s` `[B, M, P]`: eq. (1)
-    forward, eq. (2) backward."""
+    forward, eq. (2) backward.
+
+    Both terms are sums of squares, computed so that nothing cancels: for near-uniform softmax
+    outputs (logits ~1e-3) the squares are ~1e-7 next to `||s||^2 ~ 1/M`, and the variance
+    identity (`mean ||s||^2 - ||s_hat||^2`) loses them to float32 rounding, even their sign. So
+    the uniformer sums `||s(x) - s_hat(r_i)||^2` pixel by pixel (`>= 0` by construction), and the
+    discriminator uses `sum_{i,j} ||m_i - m_j||^2 = 2N sum_i ||m_i - c||^2` with `c` the mean of
+    the region means (`>= 0` too).
+    """
 
     @staticmethod
     def forward(ctx, s: Tensor, bins: RegionBins, alpha: float):
         present = bins.present.to(s.dtype)  # [B, K]
         inverse_size = present / bins.count.clamp_min(1)  # 1 / |r_i|, [B, K]
-        s_hat = bins.sum(s) * inverse_size.unsqueeze(1)  # eq. (1): region means, [B, M, K]
+        num_regions = present.sum(dim=1)  # N, [B]
+        s_hat, shifted = _shifted_means(s, bins, inverse_size, num_regions)
 
         # eq. (1), uniformer: sum_i (1/|r_i|) sum_{x in r_i} ||s(x) - s_hat(r_i)||^2
-        #   = sum_i (1/|r_i|) sum_{x in r_i} ||s(x)||^2  -  sum_i ||s_hat(r_i)||^2   (variance id.)
-        squared_norms = (s_hat.square().sum(dim=1) * present).sum(dim=1)  # [B]
-        pixel_norms = s.new_zeros(s.shape[0], 1, s.shape[2])  # ||s(x)||^2, [B, 1, P]
-        for channel in s.unbind(dim=1):  # a loop over channels: no [B, M, P] temporary
-            pixel_norms[:, 0].addcmul_(channel, channel)
-        region_norms = bins.sum(pixel_norms)[:, 0]  # sum_{x in r_i} ||s(x)||^2, [B, K]
-        uniformer = (region_norms * inverse_size).sum(dim=1) - squared_norms  # [B]
+        spread = s.new_zeros(s.shape[0], 1, s.shape[2])  # ||s(x) - s_hat(r_x)||^2, [B, 1, P]
+        for channel, mean in zip(s.unbind(dim=1), s_hat.unbind(dim=1)):  # no [B, M, P] temporary
+            deviation = channel - bins.broadcast(mean.unsqueeze(1))[:, 0]  # [B, P]
+            spread[:, 0].addcmul_(deviation, deviation)
+        uniformer = (bins.sum(spread)[:, 0] * inverse_size).sum(dim=1)  # [B]
 
-        # eq. (1), discriminator: sum_{i != j} ||s_hat(r_i) - s_hat(r_j)||^2
-        #   = 2 N sum_i ||s_hat(r_i)||^2 - 2 ||sum_i s_hat(r_i)||^2
-        total = (s_hat * present.unsqueeze(1)).sum(dim=2)  # sum_j s_hat(r_j), [B, M]
-        num_regions = present.sum(dim=1)  # N, [B]
-        discriminator = 2 * (num_regions * squared_norms - total.square().sum(dim=1))  # [B]
+        # eq. (1), discriminator: sum_{i != j} ||s_hat_i - s_hat_j||^2 = 2 N sum_i ||s_hat_i - c||^2
+        discriminator = 2 * num_regions * shifted.square().sum(dim=(1, 2))  # [B]
 
         cas = alpha * uniformer - (1 - alpha) * discriminator  # eq. (1), [B]
-        ctx.save_for_backward(s, s_hat, total, num_regions, inverse_size)
+        ctx.save_for_backward(s, s_hat, shifted, num_regions, inverse_size)
         ctx.bins, ctx.alpha = bins, alpha
         ctx.mark_non_differentiable(uniformer, discriminator)
         return cas, uniformer, discriminator
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_cas: Tensor, _grad_uniformer: Tensor, _grad_discriminator: Tensor):
-        s, s_hat, total, num_regions, inverse_size = ctx.saved_tensors
-        alpha = ctx.alpha
+        s, s_hat, shifted, num_regions, inverse_size = ctx.saved_tensors
+        bins, alpha = ctx.bins, ctx.alpha
+        if torch.is_grad_enabled():  # create_graph=True: the region means again, from `s`, so that
+            # autograd sees how they depend on it and this backward can be differentiated again
+            s_hat, shifted = _shifted_means(s, bins, inverse_size, num_regions)
         # eq. (2), for x in r_i:
         #   dCAS/ds(x) = (2/|r_i|) [alpha (s(x) - s_hat_i) - 2(1-alpha)(N s_hat_i - sum_j s_hat_j)]
-        #              = (2/|r_i|) [alpha s(x) - g_i]  =  s(x) a_i + b_i
+        #              = (2/|r_i|) [alpha s(x) - g_i]  =  s(x) a_i + b_i,
+        # with N s_hat_i - sum_j s_hat_j = N (s_hat_i - c)
         n = num_regions.view(-1, 1, 1)
-        g = alpha * s_hat + 2 * (1 - alpha) * (n * s_hat - total.unsqueeze(2))  # [B, M, K]
+        g = alpha * s_hat + 2 * (1 - alpha) * n * shifted  # [B, M, K]
         weight = (2 * grad_cas).view(-1, 1, 1) * inverse_size.unsqueeze(1)  # 2/|r_i|, [B, 1, K]
-        offset = ctx.bins.broadcast(-g * weight)  # b_i = -2 g_i / |r_i| at each pixel, [B, M, P]
-        slope = ctx.bins.broadcast(alpha * weight)  # a_i = 2 alpha / |r_i|, [B, 1, P]
+        offset = bins.broadcast(-g * weight)  # b_i = -2 g_i / |r_i| at each pixel, [B, M, P]
+        slope = bins.broadcast(alpha * weight)  # a_i = 2 alpha / |r_i|, [B, 1, P]
         grad_s = offset.addcmul_(s, slope)  # s(x) a_i + b_i, in place: one pass
         return grad_s, None, None
 
@@ -182,7 +208,8 @@ class CASLoss(nn.Module):
         self.terms: dict[str, Tensor] = {}
 
     def forward(self, outputs: Tensor, regions: Tensor) -> Tensor:
-        check_region_inputs(outputs, regions)
+        regions = check_region_inputs(outputs, regions)
+        outputs = upcast_half(outputs)
         batch, channels = outputs.shape[:2]
         s = outputs.softmax(dim=1) if self.from_logits else outputs  # s(x): [B, M, H, W]
         s = s.reshape(batch, channels, -1)  # [B, M, P]
@@ -209,7 +236,9 @@ class ClassAgnosticCELoss(nn.Module):
 
     Call `loss(logits, target, regions=None)` with `logits` `[B, 2, H, W]`, `target` `[B, H, W]`
     in {0, 1} (or `ignore_index`) and an optional region map `[B, H, W]`; without one, each image
-    is one region (the labelling of a whole image may be flipped).
+    is one region (the labelling of a whole image may be flipped). A pixel whose region is
+    `ignore_index` is ignored like an unlabelled one: it leaves the sum and the count. Integer
+    maps of any dtype are read as int64 (`checks.check_integer`).
     """
 
     def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
@@ -218,24 +247,26 @@ class ClassAgnosticCELoss(nn.Module):
         self.reduction = check_reduction(reduction, ("mean", "sum"))
 
     def forward(self, logits: Tensor, target: Tensor, regions: Tensor | None = None) -> Tensor:
-        check_region_inputs(logits, target, "logits", "target")
+        target = check_region_inputs(logits, target, "logits", "target")  # int64 from here on
         if logits.shape[1] != 2:
             raise ValueError(
                 f"logits must have 2 channels (binary segmentation), got {logits.shape[1]}"
             )
+        logits = upcast_half(logits)
         valid = target != self.ignore_index
         if ((target[valid] != 0) & (target[valid] != 1)).any():
             raise ValueError(
                 f"target values must be 0, 1 or ignore_index={self.ignore_index}, got "
                 f"{torch.unique(target[valid]).tolist()}"
             )
-        if regions is None:
+        if regions is None:  # each image is one region
             regions = torch.zeros_like(target)
-        else:
-            check_region_inputs(logits, regions, "logits")
-        regions = torch.where(valid, regions, torch.full_like(regions, self.ignore_index))
+        else:  # int64 from here on; a pixel in no region is ignored, as an unlabelled one
+            regions = check_region_inputs(logits, regions, "logits")
+            valid &= regions != self.ignore_index
+        regions = torch.where(valid, regions, self.ignore_index)
         batch = logits.shape[0]
-        label = torch.where(valid, target, torch.zeros_like(target)).reshape(batch, 1, -1).long()
+        label = torch.where(valid, target, 0).reshape(batch, 1, -1)  # [B, 1, P]
         log_p = F.log_softmax(logits, dim=1).reshape(batch, 2, -1)  # [B, 2, P]
         ce_label = -log_p.gather(1, label)  # -log p_y: [B, 1, P]
         ce_flipped = -log_p.gather(1, 1 - label)  # -log p_{1-y}: [B, 1, P]

@@ -35,7 +35,10 @@ resized to ``h x w`` by nearest neighbour for the two centre terms.
 Never materialising the normalised features: for unit centres,
 :math:`\|f/|f| - c\|^2 = 2 - 2\langle f, c\rangle / |f|`, so the loss needs only the norms
 ``[B, P]`` and one product with the centres ``[B, C, P]``; this keeps the loss near the cost of
-a single ``F.normalize`` over the features (``benchmarks/loss_overhead.py``).
+a single ``F.normalize`` over the features (``benchmarks/loss_overhead.py``). Its backward is
+differentiable, so second derivatives (``create_graph=True``, gradient penalties) are exact.
+Half-precision features and logits are computed in float32; targets of any integer dtype are read
+as int64.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from cplus_edu.checks import (
     check_positive_int,
     check_range,
     describe,
+    upcast_half,
 )
 from cplus_edu.losses.centers import make_centers
 
@@ -70,7 +74,10 @@ class UnitCosine(torch.autograd.Function):
     ``centers @ F.normalize(f, dim=1)``, but the normalised ``[B, D, P]`` features are never stored:
     forward reads ``f`` twice (norms, one batched product), and backward writes the gradient with
     one product and one in-place ``addcmul_``, using
-    :math:`\partial \cos_k / \partial f = c_k / |f| - \cos_k\, f / |f|^2`.
+    :math:`\partial \cos_k / \partial f = c_k / |f| - \cos_k\, f / |f|^2` and
+    :math:`\partial |f|^{-1} / \partial f = -f / |f|^3` (both 0 where ``|f|`` was clamped).
+    The backward is written in differentiable operations on the saved inputs and outputs, so
+    autograd differentiates it again for second derivatives (``create_graph=True``).
     """
 
     @staticmethod
@@ -80,17 +87,22 @@ class UnitCosine(torch.autograd.Function):
         # a batched product keeps `f` in place (matmul would fold it into a copied [B*P, D])
         cosines = torch.bmm(centers.expand(f.shape[0], -1, -1), f).mul_(inv_norm[:, None])
         ctx.save_for_backward(f, centers, inv_norm, cosines)
-        ctx.mark_non_differentiable(inv_norm)
+        ctx.set_materialize_grads(False)  # no zero [B, P] gradient for an unused 1 / |f|
         return cosines, inv_norm
 
     @staticmethod
-    def backward(ctx, grad_cos: torch.Tensor, _):
+    def backward(ctx, grad_cos: torch.Tensor | None, grad_inv: torch.Tensor | None):
         f, centers, inv_norm, cosines = ctx.saved_tensors
+        if grad_cos is None:
+            grad_cos = torch.zeros_like(cosines)
         grad_dots = grad_cos * inv_norm[:, None]  # `[B, C, P]`: dL/d<f_i, c_k>
         grad_f = grad_centers = None
         if ctx.needs_input_grad[0]:
-            # sum_k G_k cos_k / |f|^2, zero where |f| was clamped (the norm is a constant there)
-            radial = (grad_cos * cosines).sum(1) * inv_norm.square() * (inv_norm < 1.0 / _EPS)
+            # sum_k G_k cos_k / |f|^2 (+ G_inv / |f|^3), zero where |f| was clamped
+            radial = (grad_cos * cosines).sum(1) * inv_norm.square()
+            if grad_inv is not None:
+                radial = radial + grad_inv * inv_norm.pow(3)
+            radial = radial * (inv_norm < 1.0 / _EPS)
             c_t = centers.t().expand(f.shape[0], -1, -1)  # `[B, D, C]`
             grad_f = torch.bmm(c_t, grad_dots).addcmul_(f, radial[:, None], value=-1.0)
         if ctx.needs_input_grad[1]:
@@ -164,9 +176,10 @@ class CenterGeometry(nn.Module):
         """``[C, D]``: centres of the classes of interest in ascending class order, no bg row."""
         return self.center_representation.centers
 
-    def check_features(self, features, target) -> None:
+    def check_features(self, features, target) -> tuple[torch.Tensor, torch.Tensor]:
+        """The checked inputs: half-precision features as float32, the target as int64."""
         check_float("features", features, (2, 4))
-        check_integer("target", target, (1, 3))
+        target = check_integer("target", target, (1, 3))
         check_nonempty("target", target)
         if features.shape[1] != self.feat_dim:
             raise ValueError(
@@ -179,6 +192,7 @@ class CenterGeometry(nn.Module):
                 f"got target {describe(target)} and features {describe(features)}"
             )
         check_class_target(target, self.num_classes, self.ignore_index)
+        return upcast_half(features), target
 
     def geometry(self, features: torch.Tensor, target: torch.Tensor) -> Geometry:
         """Squared distances ``[B, C, P]`` from each (normalised) feature to each centre, without
@@ -231,7 +245,7 @@ class CenterLoss(CenterGeometry):
     ``[B, D, h, w]``; mean squared distance of class-of-interest samples to their centre."""
 
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.check_features(features, target)
+        features, target = self.check_features(features, target)
         g = self.geometry(features, target)
         loss = compact_term(g)
         check_finite(loss, features=features)
@@ -248,7 +262,7 @@ class BackgroundMarginLoss(CenterGeometry):
         self.margin = check_range("margin", margin, 0.0)
 
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.check_features(features, target)
+        features, target = self.check_features(features, target)
         g = self.geometry(features, target)
         loss = background_term(g, self.margin)
         check_finite(loss, features=features)
@@ -296,8 +310,9 @@ class CPlusOneLoss(CenterGeometry):
     def forward(
         self, features: torch.Tensor, logits: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        self.check_features(features, target)
+        features, target = self.check_features(features, target)
         check_float("logits", logits, features.ndim)
+        logits = upcast_half(logits)
         expected = (target.shape[0], self.num_classes, *target.shape[1:])
         if tuple(logits.shape) != expected:
             raise ValueError(f"logits must be {list(expected)} for target {describe(target)}, "

@@ -23,7 +23,10 @@ keeps the means near the origin. For the C regions of one image, with `[.]_+ = m
 with the paper's defaults `delta_v = 0.5`, `delta_d = 1.5`, `alpha = beta = 1`, `gamma = 0.001`.
 Distances are Euclidean, not squared. The loss is computed per image and averaged over the images
 of the batch; an image with one region has no pairs, so `L_dist = 0` there. Unlike CAS, the
-embeddings are not softmaxed: pass the network's raw output channels.
+embeddings are not softmaxed: pass the network's raw output channels (half precision is computed
+in float32). The norms take a zero gradient at a zero vector (`smooth_norm`), so second
+derivatives (`create_graph=True`) are finite and exact where the loss is smooth. Region ids cost
+O(distinct ids), whatever their values (`RegionBins`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cplus_edu.checks import check_finite, check_range, check_reduction, check_region_inputs
+from cplus_edu.checks import (
+    check_finite,
+    check_range,
+    check_reduction,
+    check_region_inputs,
+    upcast_half,
+)
 from cplus_edu.losses.segments import RegionBins, mean_over
+
+
+def smooth_norm(x: Tensor, dim: int) -> Tensor:
+    """`||x||` along `dim`, exactly, with a zero gradient (and zero second derivative) at `x = 0`,
+    where `vector_norm`'s second derivative is NaN (0/0); here a zero vector is a region's pixel
+    at its own mean, a region pair with itself, or the mean of an empty bin."""
+    squares = x.square().sum(dim)
+    positive = squares > 0
+    return torch.where(positive, torch.where(positive, squares, 1.0).sqrt(), 0.0)
 
 
 class DiscriminativeLoss(nn.Module):
@@ -64,7 +82,8 @@ class DiscriminativeLoss(nn.Module):
         self.terms: dict[str, Tensor] = {}
 
     def forward(self, embeddings: Tensor, regions: Tensor) -> Tensor:
-        check_region_inputs(embeddings, regions, "embeddings")
+        regions = check_region_inputs(embeddings, regions, "embeddings")
+        embeddings = upcast_half(embeddings)
         batch, dim = embeddings.shape[:2]
         x = embeddings.reshape(batch, dim, -1)  # [B, D, P]
         bins = RegionBins(regions, self.ignore_index)
@@ -73,20 +92,20 @@ class DiscriminativeLoss(nn.Module):
         mu = bins.mean(x)  # mu_c: [B, D, K]
 
         # eq. (1): [||mu_c - x_i|| - delta_v]_+^2, mean over the region, mean over regions
-        pull = (torch.linalg.vector_norm(x - bins.broadcast(mu), dim=1) - self.delta_v).relu()
+        pull = (smooth_norm(x - bins.broadcast(mu), dim=1) - self.delta_v).relu()
         per_region = bins.sum(pull.square().unsqueeze(1))[:, 0] / bins.count.clamp_min(1)  # [B, K]
         variance = (per_region * present).sum(dim=1) / num_regions.clamp_min(1)  # [B]
 
         # eq. (2): [2 delta_d - ||mu_A - mu_B||]_+^2 over ordered pairs of distinct regions
         means = mu.transpose(1, 2)  # [B, K, D]
-        gaps = torch.linalg.vector_norm(means.unsqueeze(2) - means.unsqueeze(1), dim=3)  # [B,K,K]
+        gaps = smooth_norm(means.unsqueeze(2) - means.unsqueeze(1), dim=3)  # [B, K, K]
         pairs = present.unsqueeze(2) * present.unsqueeze(1)  # [B, K, K]
         pairs = pairs * (1 - torch.eye(pairs.shape[1], dtype=x.dtype, device=x.device))
         push = (2 * self.delta_d - gaps).relu().square() * pairs
         distance = push.sum(dim=(1, 2)) / (num_regions * (num_regions - 1)).clamp_min(1)  # [B]
 
         # eq. (3): mean norm of the region means
-        regularizer = (torch.linalg.vector_norm(mu, dim=1) * present).sum(dim=1)
+        regularizer = (smooth_norm(mu, dim=1) * present).sum(dim=1)
         regularizer = regularizer / num_regions.clamp_min(1)  # [B]
 
         loss = self.alpha * variance + self.beta * distance + self.gamma * regularizer  # eq. (4)

@@ -43,11 +43,13 @@ trains with the softmax blended in, :math:`f_y = (\lambda \cos\theta + \psi(\the
 \lambda)` with :math:`\lambda` annealed from about 1000 down to 5: ``lambda_`` here (default 0,
 the pure loss, which is what pytorch-metric-learning computes).
 
-Interface: ``head(embeddings [N, D], labels [N])`` returns the mean loss; ``head.weight`` is
-``[num_classes, embedding_size]`` (one row per class, like ``nn.Linear``); ``head.logits(e)``
-gives the margin-free logits ``[N, K]`` to predict with, ``head.margin_logits(e, labels)`` the
-logits the loss sees (margin at the labels). A head holds the class weights itself, so a model
-feeding it returns the embedding; ``MarginModel`` makes the pair fit ``cplus_edu.train.fit``.
+Interface: ``head(embeddings [N, D], labels [N])`` returns the mean loss over the labels other
+than ``ignore_index`` (-100, as ``F.cross_entropy``; 0 if every label is ignored);
+``head.weight`` is ``[num_classes, embedding_size]`` (one row per class, like ``nn.Linear``);
+``head.logits(e)`` gives the margin-free logits ``[N, K]`` to predict with,
+``head.margin_logits(e, labels)`` the logits the loss sees (margin at the labels). A head holds
+the class weights itself, so a model feeding it returns the embedding; ``MarginModel`` makes the
+pair fit ``cplus_edu.train.fit``.
 
 pytorch-metric-learning (PML) has all four (``NormalizedSoftmaxLoss``, ``CosFaceLoss``,
 ``ArcFaceLoss``, ``SphereFaceLoss``); ``tests/test_margins.py`` checks value and gradients
@@ -67,10 +69,13 @@ from cplus_edu.checks import (
     check_class_target,
     check_finite,
     check_float,
+    check_ignore_index,
     check_integer,
     check_nonempty,
     check_positive_int,
     check_range,
+    describe,
+    upcast_half,
 )
 
 _COS_LIMIT = 1.0 - 1e-7  # acos is not differentiable at +-1: clamp the cosine just inside
@@ -88,6 +93,7 @@ class MarginHead(nn.Module):
         embedding_size: int,
         margin: float | None = None,
         scale: float | None = None,
+        ignore_index: int = -100,
     ):
         super().__init__()
         self.num_classes = check_positive_int("num_classes", num_classes, 2)
@@ -96,28 +102,38 @@ class MarginHead(nn.Module):
         scale = self.default_scale if scale is None else scale
         self.margin = check_range("margin", margin, 0.0)
         self.scale = check_range("scale", scale, 0.0, open_low=True)
+        self.ignore_index = check_ignore_index(ignore_index, num_classes)
         self.weight = nn.Parameter(torch.randn(num_classes, embedding_size))  # `[K, D]`
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, embedding_size={self.embedding_size}, "
                 f"margin={self.margin:g}, scale={self.scale:g}")  # fmt: skip
 
-    def _check(self, embeddings, labels=None) -> None:
+    def _check(self, embeddings, labels=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The checked inputs: half-precision embeddings as float32, labels as int64."""
         check_float("embeddings", embeddings, 2)
         check_nonempty("embeddings", embeddings)
         if embeddings.shape[1] != self.embedding_size:
             raise ValueError(f"embeddings must be [N, {self.embedding_size}], "
                              f"got {list(embeddings.shape)}")  # fmt: skip
+        embeddings = upcast_half(embeddings)  # half precision on either side: float32
+        if embeddings.dtype != upcast_half(self.weight).dtype:
+            raise TypeError(
+                f"embeddings are {describe(embeddings)} but the head's weight is "
+                f"{describe(self.weight)}: cast one to the other (e.g. head.to(embeddings.dtype))"
+            )
         if labels is not None:
-            check_integer("labels", labels, 1)
+            labels = check_integer("labels", labels, 1)
             if len(labels) != len(embeddings):
                 raise ValueError(f"labels must be [{len(embeddings)}] to match embeddings "
                                  f"{list(embeddings.shape)}, got {list(labels.shape)}")  # fmt: skip
-            check_class_target(labels, self.num_classes, name="labels")
+            labels = check_class_target(labels, self.num_classes, self.ignore_index, "labels")
+        return embeddings, labels
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
         """``cos theta [N, K]`` between each embedding and each class weight."""
-        return F.linear(F.normalize(embeddings, dim=1), F.normalize(self.weight, dim=1))
+        weight = upcast_half(self.weight)  # `[K, D]`
+        return F.linear(F.normalize(embeddings, dim=1), F.normalize(weight, dim=1))
 
     def target_logit(self, cos_target: torch.Tensor) -> torch.Tensor:
         """``psi(theta_y)`` from ``cos theta_y [N]`` (before the scale)."""
@@ -129,22 +145,30 @@ class MarginHead(nn.Module):
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Margin-free logits ``s cos theta [N, K]``: what a trained head predicts with."""
-        self._check(embeddings)
+        embeddings, _ = self._check(embeddings)
         return self.cosine(embeddings) * self.logit_scale(embeddings)
 
     def margin_logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss's logits ``[N, K]``: ``s psi(theta_y)`` at the label, ``s cos theta_j``
-        elsewhere."""
-        self._check(embeddings, labels)
+        elsewhere (margin-free on rows whose label is ``ignore_index``)."""
+        embeddings, labels = self._check(embeddings, labels)
         cos = self.cosine(embeddings)  # `[N, K]`
-        index = labels[:, None]
-        target = self.target_logit(cos.gather(1, index).squeeze(1))  # `[N]`: psi(theta_y)
+        valid = labels != self.ignore_index  # `[N]`
+        index = torch.where(valid, labels, 0)[:, None]  # an ignored row reads column 0...
+        cos_target = cos.gather(1, index).squeeze(1)  # `[N]`: cos theta_y
+        # ...and writes back its own margin-free cosine there
+        target = torch.where(valid, self.target_logit(cos_target), cos_target)  # psi(theta_y)
         scale = self.logit_scale(embeddings)
         # one fresh [N, K] tensor, written in place at the labels (mul does not save its output)
         return (cos * scale).scatter_(1, index, target[:, None] * scale)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(self.margin_logits(embeddings, labels), labels)
+        logits = self.margin_logits(embeddings, labels)
+        labels = check_integer("labels", labels)
+        # mean over the labelled rows; 0 (not NaN) if every row is ignored
+        count = (labels != self.ignore_index).sum().clamp_min(1)
+        loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index,
+                               reduction="sum") / count  # fmt: skip
         return check_finite(loss, embeddings=embeddings, weight=self.weight)
 
 
@@ -154,13 +178,13 @@ class NormFaceLoss(MarginHead):
 
     default_scale = 16.0
 
-    def __init__(self, num_classes, embedding_size, margin=0.0, scale=None):
+    def __init__(self, num_classes, embedding_size, margin=0.0, scale=None, ignore_index=-100):
         if margin != 0:
             raise ValueError(f"NormFace has no margin: margin must be 0, got {margin!r}")
-        super().__init__(num_classes, embedding_size, margin, scale)
+        super().__init__(num_classes, embedding_size, margin, scale, ignore_index)
 
     def margin_logits(self, embeddings, labels):
-        self._check(embeddings, labels)
+        embeddings, _ = self._check(embeddings, labels)
         return self.cosine(embeddings) * self.scale  # eq. (NormFace): nothing to change at y
 
 
@@ -177,9 +201,19 @@ class CosFaceLoss(MarginHead):
 class ArcFaceLoss(MarginHead):
     """ArcFace: ``psi = cos(theta + m)`` (eq. ArcFace), m = 0.5 **radians**, s = 64, with the
     fallback ``cos theta - m sin m`` where ``theta > pi - m``. PML's ``ArcFaceLoss`` takes the
-    margin in **degrees**: ``ArcFaceLoss(margin=math.degrees(m))`` is this head."""
+    margin in **degrees**: ``ArcFaceLoss(margin=math.degrees(m))`` is this head. ``margin`` must
+    be below pi: from pi on, every angle takes the fallback and ``- m sin m`` turns into a bonus
+    (the loss fell to 0 at ``margin=10``)."""
 
     default_margin = 0.5
+
+    def __init__(self, num_classes, embedding_size, margin=None, scale=None, ignore_index=-100):
+        super().__init__(num_classes, embedding_size, margin, scale, ignore_index)
+        if self.margin >= math.pi:  # theta > pi - m everywhere: the fallback would be all there is
+            raise ValueError(
+                f"ArcFace's margin is an angle in radians and must be < pi (the paper's is 0.5), "
+                f"got margin={margin!r}"
+            )
 
     def target_logit(self, cos_target):
         theta = torch.acos(cos_target.clamp(-_COS_LIMIT, _COS_LIMIT))
@@ -199,8 +233,9 @@ class SphereFaceLoss(MarginHead):
     default_margin = 4
     default_scale = 1.0
 
-    def __init__(self, num_classes, embedding_size, margin=None, scale=None, lambda_=0.0):
-        super().__init__(num_classes, embedding_size, margin, scale)
+    def __init__(self, num_classes, embedding_size, margin=None, scale=None, lambda_=0.0,
+                 ignore_index=-100):  # fmt: skip
+        super().__init__(num_classes, embedding_size, margin, scale, ignore_index)
         if self.margin != int(self.margin) or self.margin < 1:
             raise ValueError(f"SphereFace's margin m must be a positive integer, got {margin!r}")
         self.margin = int(self.margin)

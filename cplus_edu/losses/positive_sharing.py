@@ -40,9 +40,13 @@ Readings taken here (GUIDE.md section 4):
   an object class.
 - :math:`\log(1 - p_0)` is never computed as ``log(1 - softmax)`` (it is ``-inf`` once
   :math:`p_0` rounds to 1, which happens for a confident background guess on an object pixel):
-  it is :math:`\operatorname{LSE}_{k \ne 0}(s_k) - \operatorname{LSE}_k(s_k)`, a log-sum-exp over
-  the object classes minus the full one, both shifted by their maxima.
-- The slides study :math:`W_s + W_p = 1`; the weights here are free (non-negative).
+  it is :math:`\operatorname{LSE}_{k \ne 0}(s_k) - \operatorname{LSE}_k(s_k)
+  = -\operatorname{softplus}(s_0 - \operatorname{LSE}_{k \ne 0}(s_k))`, the log-sum-exp over the
+  object classes shifted by their maximum.
+- The slides study :math:`W_s + W_p = 1`; the weights here are free (non-negative, finite).
+- Half-precision logits are computed in float32 (as ``F.cross_entropy`` under autocast); integer
+  targets of any dtype are read as int64. Second derivatives (``create_graph=True``) are exact:
+  the backward is written in differentiable operations (see ``_FusedParts``).
 
 Shapes: logits ``[N, K]`` with target ``[N]``, or ``[B, K, H, W]`` with ``[B, H, W]``;
 ``K = C + 1``.
@@ -61,44 +65,60 @@ from cplus_edu.checks import (
     check_positive_int,
     check_range,
     check_reduction,
+    upcast_half,
 )
 
 
-def _object_lse(logits: Tensor, background_index: int):
-    r"""Log-sum-exp over the object classes, shifted by their maximum.
+def _softmax_parts(logits: Tensor, background_index: int):
+    r"""What the forward and the backward share, from ``logits [B, K, P]``.
 
-    ``logits [B, K, P]`` -> ``e [B, K, P]`` (:math:`e^{s_k - m}` for the object classes, 0 in the
-    background channel), ``sum_e [B, P]`` and ``lse_obj [B, P]``
-    (:math:`\operatorname{LSE}_{k \ne 0}(s_k) = m + \log \sum_{k \ne 0} e^{s_k - m}`).
+    Returns ``e [B, K, P]`` (:math:`e^{s_k - m}` for the object classes, :math:`m` their maximum,
+    0 in the background channel), ``sum_e [B, P]`` (in ``[1, C]``), and :math:`\log p_0`,
+    :math:`\log(1 - p_0)` and :math:`\operatorname{LSE}_k(s_k)`, each ``[B, P]``. With
+    :math:`\operatorname{LSE}_{obj} = m + \log \sum_{k \ne 0} e^{s_k - m}` and
+    :math:`d = s_0 - \operatorname{LSE}_{obj}`:
+    :math:`\log(1 - p_0) = -\operatorname{softplus}(d)` and
+    :math:`\log p_0 = -\operatorname{softplus}(-d)`, with
+    :math:`\operatorname{softplus}(d) = \max(d, 0) + \log(1 + e^{-|d|})` written with ``exp`` and
+    ``log`` (``log1p`` and ``logaddexp`` are not vectorised on this CPU build: 10x slower; ``log``
+    rounds :math:`\log(1 + t)` to 0 only below :math:`t` = machine epsilon). Differentiable by
+    autograd (no in-place operation on a tensor autograd saves): the backward calls it again for
+    second derivatives.
     """
-    if background_index == 0:
+    bg = background_index
+    if bg == 0:
         objects = logits[:, 1:]  # a view: no copy
-    elif background_index == logits.shape[1] - 1:
+    elif bg == logits.shape[1] - 1:
         objects = logits[:, :-1]
     else:
-        bg = torch.tensor([background_index], device=logits.device)
-        objects = logits.index_fill(1, bg, -torch.inf)
+        objects = logits.index_fill(1, torch.tensor([bg], device=logits.device), -torch.inf)
     m = objects.amax(1, keepdim=True)  # `[B, 1, P]`
-    e = (logits - m).exp_()  # `[B, K, P]`; the background entry may overflow: zeroed next
-    e[:, background_index] = 0.0
+    shifted = logits - m  # `[B, K, P]`
+    shifted[:, bg] = -torch.inf  # e^{-inf} = 0: the background is no object
+    e = shifted.exp_()
     sum_e = e.sum(1)  # `[B, P]`, in [1, C]
-    return e, sum_e, m[:, 0] + sum_e.log()
+    d = logits[:, bg] - (m[:, 0] + sum_e.log())  # s_0 - LSE_obj
+    soft = torch.log(1.0 + torch.exp(-d.abs()))  # log(1 + e^{-|d|})
+    log_not_bg = -(d.clamp_min(0.0) + soft)  # log(1 - p_0), stable
+    log_p_bg = d.clamp_max(0.0) - soft  # log p_0 = d + log(1 - p_0)
+    lse = logits[:, bg] - log_p_bg  # log sum_k exp(s_k)
+    return e, sum_e, log_p_bg, log_not_bg, lse
 
 
 class _FusedParts(torch.autograd.Function):
     r"""``(ce [B, P], ps [B, P])`` from ``logits [B, K, P]``, with the slides' gradient as backward.
 
-    Forward: :math:`\operatorname{LSE}_{obj}` over the object classes, then
-    :math:`\operatorname{LSE} = \operatorname{logaddexp}(\operatorname{LSE}_{obj}, s_0)`,
-    :math:`\log p_k = s_k - \operatorname{LSE}` and
-    :math:`\log(1 - p_0) = \operatorname{LSE}_{obj} - \operatorname{LSE}`.
+    Forward: ``_softmax_parts``, then :math:`\log p_y = s_y - \operatorname{LSE}`.
 
     Backward, per pixel, with upstream gradients ``a = dL/d ce`` and ``b = dL/d ps``:
     ``dL/ds = (a + b) p - a onehot(y) - b t``, where ``t = onehot(0)`` on a background pixel and
     ``t_l = p_l / (1 - p_0)`` for the object classes (``t_0 = 0``) on an object pixel: eqs. (4)-(5)
     with ``a = W_s / N`` and ``b = W_p / N``. For an object class ``l`` both ``p_l`` and ``t_l``
     are ``e_l / sum_e`` times a per-pixel factor, so the whole gradient is one product with the
-    ``e`` saved by the forward pass.
+    ``e`` saved by the forward pass, written into ``e``'s own buffer (no new ``[B, K, P]``
+    tensor). A second backward through the graph (``retain_graph=True``) computes ``e`` again, and
+    so does a backward with ``create_graph=True``, from the logits with autograd on: the formula
+    is written in differentiable operations, so second derivatives are exact.
     """
 
     @staticmethod
@@ -107,28 +127,30 @@ class _FusedParts(torch.autograd.Function):
         valid = target != ignore_index  # `[B, P]`
         safe_target = torch.where(valid, target, bg)
         is_bg = safe_target == bg
-        e, sum_e, lse_obj = _object_lse(logits, bg)
-        s_bg = logits[:, bg]  # `[B, P]`
-        lse = torch.logaddexp(lse_obj, s_bg)  # `[B, P]`: log sum_k exp(s_k)
-        log_p_bg = s_bg - lse  # log p_0
-        log_not_bg = lse_obj - lse  # log(1 - p_0), stable
+        e, sum_e, log_p_bg, log_not_bg, lse = _softmax_parts(logits, bg)
         log_p_y = logits.gather(1, safe_target[:, None])[:, 0] - lse
         ce = torch.where(valid, -log_p_y, 0.0)  # eq. (1): -log p_{j, y_j}
         ps = torch.where(valid, -torch.where(is_bg, log_p_bg, log_not_bg), 0.0)  # eq. (2)
         ctx.background_index = bg
-        ctx.save_for_backward(e, sum_e, log_p_bg, log_not_bg, valid, is_bg, safe_target)
+        ctx.e = e  # not saved for backward: the first backward overwrites it with the gradient
+        ctx.save_for_backward(logits, sum_e, log_p_bg, log_not_bg, valid, is_bg, safe_target)
         return ce, ps
 
     @staticmethod
     def backward(ctx, grad_ce, grad_ps):
-        e, sum_e, log_p_bg, log_not_bg, valid, is_bg, safe_target = ctx.saved_tensors
+        logits, sum_e, log_p_bg, log_not_bg, valid, is_bg, safe_target = ctx.saved_tensors
         bg = ctx.background_index
+        if torch.is_grad_enabled():  # create_graph=True: every part again, tracked by autograd
+            e, sum_e, log_p_bg, log_not_bg, _ = _softmax_parts(logits, bg)
+        else:  # e, or e again if a first backward (retain_graph=True) already used its buffer
+            e = ctx.e if ctx.e is not None else _softmax_parts(logits, bg)[0]
+            ctx.e = None
         a = grad_ce * valid  # `[B, P]`: dL/d ce, zero at ignored pixels
         b = grad_ps * valid  # `[B, P]`: dL/d ps
         # eq. (5), object classes l: (a + b) p_l - b h(y obj) p_l / (1 - p_0), with
         # p_l = (1 - p_0) e_l / sum_e and p_l / (1 - p_0) = e_l / sum_e
         factor = ((a + b) * log_not_bg.exp() - b * ~is_bg) / sum_e
-        grad = e * factor[:, None]  # `[B, K, P]` (0 in the background channel)
+        grad = e * factor[:, None] if torch.is_grad_enabled() else e.mul_(factor[:, None])
         grad[:, bg] = (a + b) * log_p_bg.exp() - b * is_bg  # eq. (4), before the -a h(y = 0)
         grad.scatter_add_(1, safe_target[:, None], -a[:, None])  # eqs. (4)-(5): -W_s h(y_j = l)
         return grad, None, None, None
@@ -171,7 +193,11 @@ class FusedLoss(nn.Module):
     def parts(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Per-pixel ``(L0, L1)`` maps shaped like ``target`` (0 at ignored pixels), after the
         input checks."""
-        check_logits_target(logits, target, self.ignore_index)
+        return self._parts(*self._check(logits, target))
+
+    def _check(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """The checked inputs: half-precision logits as float32, the target as int64."""
+        logits, target = check_logits_target(logits, target, self.ignore_index)
         num_classes = logits.shape[1]
         if num_classes < 2:
             raise ValueError(
@@ -179,6 +205,9 @@ class FusedLoss(nn.Module):
             )
         check_class_index("background_index", self.background_index, num_classes)
         check_ignore_index(self.ignore_index, num_classes)
+        return upcast_half(logits), target
+
+    def _parts(self, logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         flat_logits, flat_target = _flatten(logits, target)
         ce, ps = _FusedParts.apply(
             flat_logits, flat_target, self.background_index, self.ignore_index
@@ -186,7 +215,8 @@ class FusedLoss(nn.Module):
         return ce.reshape(target.shape), ps.reshape(target.shape)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        ce, ps = self.parts(logits, target)
+        logits, target = self._check(logits, target)
+        ce, ps = self._parts(logits, target)
         per_pixel = self.ws * ce + self.wp * ps  # eq. (3)
         count = (target != self.ignore_index).sum().clamp_min(1)
         self.terms = {

@@ -7,10 +7,12 @@ image, ids may differ between images, and `ignore_index` marks pixels that belon
 `RegionBins` maps every pixel to a bin `k` of its own image, so that per-region sums are one
 product or one `scatter_add` over the pixels (no Python loop over regions or images):
 
-- ids are shifted to start at 0 (`k = id - min(id)`), giving `K = max - min + 1` bins per image;
-  bins of ids absent from an image stay empty (`count == 0`) and are masked out;
-- if the ids span more bins than an image has pixels (e.g. ids like 10**9), they are first
-  compacted with `torch.unique` (a sort), so K is at most the number of distinct ids in the batch;
+- one bin per distinct id of the batch, never one per id of their span (ids {0, 4000} give 2
+  bins, not 4001): the cost is O(pixels + distinct ids) whatever the ids' values. A span of at
+  most `DENSE_MAX_BINS` ids is kept as it is (`k = id - min(id)`); a span of at most the number
+  of pixels is compacted by one `bincount` over it and a lookup; a larger one (ids like 10**9)
+  by `torch.unique` (a sort). Bins of ids absent from an image stay empty (`count == 0`) and are
+  masked out;
 - ignored pixels belong to no bin.
 
 Two ways to compute the same sums, chosen by the number of bins (the callers never see which):
@@ -86,14 +88,19 @@ class RegionBins:
         low, high, self._maybe_ignored = (0, -1, True) if id_range is None else id_range
         span = high - low + 1  # Python ints: no int64 overflow
         self._low, self._high = low, high
-        if span > pixels:  # huge ids: compact them so bins stay O(pixels)
-            valid = self._flat != self._ignore_index
-            self.ids, self._local = torch.unique(
-                torch.where(valid, self._flat, low), return_inverse=True
-            )
+        if span > pixels:  # huge ids (10**9): one bin per distinct id, by a sort
+            known = torch.where(self._flat != self._ignore_index, self._flat, low)  # [B, P]
+            self.ids, self._local = torch.unique(known, return_inverse=True)
             span = len(self.ids)
         else:
-            self.ids = torch.arange(span, device=regions.device) + low
+            self.ids = torch.arange(span, device=regions.device) + low  # [K]: one bin per id
+        if self._local is None and span > DENSE_MAX_BINS:  # O(pixels): keep the ids that occur
+            offset = torch.where(self._flat != self._ignore_index, self._flat - low, 0)  # [B, P]
+            occurs = torch.bincount(offset.flatten(), minlength=span) > 0  # [span]
+            if not bool(occurs.all()):  # ids {0, 4000}: 2 bins, not 4001
+                self.ids = self.ids[occurs]
+                self._local = (occurs.cumsum(0) - 1)[offset]  # [B, P] bin of each pixel
+                span = len(self.ids)
         self.num_bins = span
         self.dense = span <= DENSE_MAX_BINS if dense is None else bool(dense)
         self._one_hots: dict[torch.dtype, Tensor] = {}
