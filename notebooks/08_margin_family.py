@@ -51,10 +51,9 @@
 # %% [markdown]
 # ## Parameters
 # Teaching size: six digits (0-5; the C+1 loss also sees 6-9 as its background), 500 training
-# images per digit, a one-hidden-layer MLP, 10 epochs (about a second per run); 3 seeds in 2-D
-# and 3-D, margin snapshots for the slider, and one 64-D pair for the UMAP view. The whole
-# chapter takes about a minute of CPU time (measured: 62 s; 3 minutes of wall time on a 2-core
-# machine shared with other jobs). `PAPER_SCALE = True` uses all training images and 5 seeds.
+# images per digit, a one-hidden-layer MLP, 10 epochs; 5 seeds in 2-D and 3-D, each margin head
+# at three margins on every seed (the slider shows seed 0), and one 64-D pair for the UMAP view.
+# The run prints how long its training took. `PAPER_SCALE = True` uses all training images.
 
 # %% tags=["parameters"]
 PAPER_SCALE = False
@@ -64,10 +63,10 @@ N_TEST_PER_CLASS = 150  # test images per digit
 HIDDEN = (128,)
 EPOCHS = 10
 LR = 3e-3
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 UMAP_POINTS = 900  # test points in the UMAP view
 if PAPER_SCALE:
-    N_PER_CLASS, N_TEST_PER_CLASS, EPOCHS, SEEDS = 5000, 800, 20, (0, 1, 2, 3, 4)
+    N_PER_CLASS, N_TEST_PER_CLASS, EPOCHS = 5000, 800, 20
 
 # %%
 import time
@@ -81,12 +80,18 @@ import cplus_edu
 from cplus_edu.experiments import (
     FAMILY_HEADS,
     MARGIN_GRID,
+    Claim,
+    all_of,
     angular_stats,
+    check_ledger,
+    claims_markdown,
     digit_legend,
     draw_circle,
     draw_sphere,
     format_head_summary,
     load_margin_data,
+    paired_spread_gain,
+    paired_verdict,
     summarize_heads,
     train_head,
 )
@@ -99,7 +104,7 @@ print(f"{len(data[0])} training images (digits {data[1].unique().tolist()}), "
       f"{len(data[2])} test images")  # fmt: skip
 
 # %% [markdown]
-# ## Seven heads, three seeds, on the circle and on the sphere
+# ## Seven heads, five seeds, on the circle and on the sphere
 # Every head trains the same MLP from the same initial weights with the same batches for a given
 # seed. The normalised heads use the scale $s = 4$: on a circle with six classes a larger $s$
 # (the papers' 64 is for 512-D face embeddings) lets two classes collapse onto one direction
@@ -112,9 +117,14 @@ snaps = {dim: [train_head(head, dim, data, seed=seed, epochs=EPOCHS, lr=LR, hidd
 print(f"{sum(len(v) for v in snaps.values())} runs in {time.perf_counter() - start:.0f} s")
 summary = {dim: summarize_heads(snaps[dim]) for dim in (2, 3)}
 for dim in (2, 3):
-    print(f"\n{dim}-D embedding (mean ± std over {len(SEEDS)} seeds; C+1: 7 classes with the "
-          "background, angles over its 6 digits)")  # fmt: skip
+    print(f"\n{dim}-D embedding, mean ± std over {len(SEEDS)} seeds (C+1: angles over its 6 "
+          "digits, not its background)")  # fmt: skip
     print(format_head_summary(summary[dim]))
+print("\n2-D, per seed: test accuracy % (smallest inter-class angle, degrees)")
+for head in FAMILY_HEADS:
+    per_seed = [f"{100 * s.accuracy:5.1f} ({s.stats['inter_min_deg']:4.1f})"
+                for s in snaps[2] if s.head == head]  # fmt: skip
+    print(f"  {head:12s}" + "  ".join(per_seed))
 
 # %% [markdown]
 # ### On the circle
@@ -137,59 +147,80 @@ plt.show()
 # %% [markdown]
 # ### On the sphere
 # The same heads with a 3-D embedding (seed 0). With one more dimension the six classes have
-# room: the normalised heads put them near the corners of an octahedron (90 degrees apart).
+# room to spread out. Six directions on a sphere can be at most 90 degrees from their nearest
+# neighbour, and only in one arrangement: the corners of an octahedron. How close do the heads
+# get? The line under the figure prints, per head, the angle between each class's mean direction
+# and its nearest neighbour's (mean and smallest over the classes, mean over the seeds).
 
 # %%
 fig = plt.figure(figsize=(13, 6.8))
 for i, snap in enumerate([s for s in snaps[3] if s.seed == SEEDS[0]]):
     draw_sphere(snap, fig.add_subplot(2, 4, i + 1, projection="3d"))
-digit_legend(fig.add_subplot(2, 4, 8))
+digit_legend(fig.add_subplot(2, 4, 8), rings=False)
 fig.suptitle("3-D embeddings on the unit sphere, test set, seed 0 (angles in degrees)")
 fig.tight_layout()
 plt.show()
+print("nearest-neighbour angle between class directions in 3-D (an octahedron: 90° for both)")
+for head in FAMILY_HEADS:
+    (nn_mean, _), (nn_min, _) = summary[3][head]["inter_nn_deg"], summary[3][head]["inter_min_deg"]
+    print(f"  {head:12s} mean {nn_mean:5.1f}°, smallest {nn_min:5.1f}°")
 
 # %% [markdown]
 # What the measurements support at this scale (asserted below, means over the seeds):
 #
-# 1. Every head learns the six digits (above 85 % test accuracy; C+1 also has to separate the
-#    background).
-# 2. On the sphere, the **margin heads** CosFace and ArcFace make classes about **half as wide**
-#    as softmax (spread), and tighter than NormFace, which has the same normalisation and
-#    scale but no margin: the margin, not only the normalisation, compacts the classes.
+# 1. On the sphere every head learns the six digits (above 85 % test accuracy on every seed;
+#    C+1 also has to separate the background). On the circle a head can lose a class: two
+#    classes end up on one direction (smallest inter-class angle near 0 in the per-seed lines
+#    above), which caps the accuracy near 5/6. Which heads and seeds this hits changes with the
+#    seed and the CPU, so for 2-D we assert only that every run is far above chance (1/6).
+# 2. On the sphere, the **margin heads** CosFace and ArcFace make classes far narrower than
+#    softmax (spread below 0.7 of softmax's), and tighter than NormFace, which has the same
+#    normalisation and scale but no margin: the margin, not only the normalisation, compacts the
+#    classes. Against NormFace the difference is small, so it is judged by the course's rule
+#    (the 95 % interval of the per-seed differences, `paired_verdict`), printed below and
+#    checked against CLAIMS.md at the end.
 # 3. The normalised heads spread the class directions further apart than softmax (mean
 #    nearest-neighbour inter-class angle).
 
 # %%
 s3 = summary[3]
 spread = {h: s3[h]["spread_deg"][0] for h in FAMILY_HEADS}
-for head in FAMILY_HEADS:
-    assert summary[2][head]["accuracy"][0] > 0.85 and s3[head]["accuracy"][0] > 0.85, head
-for head in ("CosFace", "ArcFace"):
-    assert spread[head] < 0.7 * spread["softmax"], (head, spread)
-    assert spread[head] < spread["NormFace"], (head, spread)
+for dim in (2, 3):
+    low = {s.head: round(s.accuracy, 3) for s in snaps[dim] if s.accuracy <= (0.5, 0.85)[dim - 2]}
+    assert not low, (dim, low)
 for head in ("NormFace", "CosFace", "ArcFace"):
     assert s3[head]["inter_nn_deg"][0] > s3["softmax"]["inter_nn_deg"][0], head
-print({h: round(v, 1) for h, v in spread.items()})
+runs3 = {head: [s for s in snaps[3] if s.head == head] for head in FAMILY_HEADS}
+beyond_norm = {}
+for head in ("CosFace", "ArcFace"):
+    assert spread[head] < 0.7 * spread["softmax"], (head, spread)
+    beyond_norm[head] = paired_verdict(paired_spread_gain(runs3[head], runs3["NormFace"]))
+    print(f"NormFace - {head} spread, per seed: {beyond_norm[head].describe(unit='°')}: "
+          f"{beyond_norm[head].verdict}")  # fmt: skip
 
 # %% [markdown]
 # ## A margin slider over stored snapshots
-# For each margin head we trained (above and here, once) a 2-D model at three margins; the
-# slider only picks a stored snapshot, nothing retrains. Watch the white gaps of the inner ring
-# open with the margin, and the classes' spread (in the title) follow.
+# For each margin head we trained (above and here) a 2-D model at three margins on every seed;
+# the slider only picks a stored seed-0 snapshot, nothing retrains. Watch the white gaps of the
+# inner ring open with the margin, and the classes' spread (in the title) change with it.
 
 # %%
-margin_snaps = {}
+start = time.perf_counter()
+grid_snaps = {}  # (head, margin, seed) -> Snapshot
 for head, grid in MARGIN_GRID.items():
     for m in grid:
-        if m == grid[-1]:  # the paper's margin: the seed-0 run above
-            snap = next(s for s in snaps[2] if s.head == head and s.seed == SEEDS[0])
-            snap.margin = m
-        else:
-            snap = train_head(head, 2, data, margin=m, seed=SEEDS[0], epochs=EPOCHS, lr=LR,
-                              hidden=HIDDEN)  # fmt: skip
-        margin_snaps[head, m] = snap
-for head, grid in MARGIN_GRID.items():
-    print(head, {m: round(margin_snaps[head, m].stats["spread_deg"], 1) for m in grid})
+        for seed in SEEDS:
+            if m == grid[-1]:  # the paper's margin: the run above
+                snap = next(s for s in snaps[2] if s.head == head and s.seed == seed)
+                snap.margin = m
+            else:
+                snap = train_head(head, 2, data, margin=m, seed=seed, epochs=EPOCHS, lr=LR,
+                                  hidden=HIDDEN)  # fmt: skip
+            grid_snaps[head, m, seed] = snap
+more = len(SEEDS) * sum(len(grid) - 1 for grid in MARGIN_GRID.values())
+print(f"margin grid: {more} more runs ({time.perf_counter() - start:.0f} s)")
+margin_snaps = {(head, m): grid_snaps[head, m, SEEDS[0]] for head, grid in MARGIN_GRID.items()
+                for m in grid}  # fmt: skip
 
 # %%
 head_choice = widgets.Dropdown(options=list(MARGIN_GRID), value="ArcFace", description="head")
@@ -231,11 +262,12 @@ plt.show()
 # %% [markdown]
 # At $m = 0$ (CosFace, ArcFace) or $m = 1$ (SphereFace) the inner ring has no gaps: the head is
 # NormFace (SphereFace with $m = 1$ keeps the feature norm as its scale). With the margin the
-# gaps open, and on this seed the spread shrinks a little at every step of the margin (the
-# values printed above: about 10 degrees at no margin, 8.4-9.7 at the papers' margins). One seed
-# only, and the 2-D table above shows seeds moving the spread by 1-4 degrees: we assert the
-# gaps (the share of directions where no class wins with its margin grows with the margin) and
-# that the paper's margin gives a smaller spread than no margin.
+# gaps open: the share of directions where no class wins with its margin grows with the margin,
+# by construction (asserted on every seed). Does the spread follow? The cell prints seed 0's
+# spreads (the figure above) and whether they shrink at every step, then the paired
+# per-seed difference between no margin and the paper's margin over all seeds, judged by the
+# course's rule. One seed is not enough to tell: seeds move the 2-D spread by degrees (the 2-D
+# table above).
 
 
 # %%
@@ -243,18 +275,31 @@ def gap_share(snap):
     return float((snap.margin_regions < 0).mean())
 
 
+margin_effect = {}
 for head, grid in MARGIN_GRID.items():
+    for seed in SEEDS:
+        shares = [gap_share(grid_snaps[head, m, seed]) for m in grid]
+        assert shares[0] < 0.01 and shares[1] > shares[0] and shares[2] > shares[1], (head, shares)
     shares = [gap_share(margin_snaps[head, m]) for m in grid]
-    print(f"{head}: share of the circle in a margin gap {[f'{s:.2f}' for s in shares]}")
-    assert shares[0] < 0.01 and shares[1] > shares[0] and shares[2] > shares[1], (head, shares)
     spreads = [margin_snaps[head, m].stats["spread_deg"] for m in grid]
-    assert spreads[-1] < spreads[0], (head, spreads)
+    steps = "shrinks at every step" if spreads[0] > spreads[1] > spreads[2] else "not monotone"
+    print(f"{head}, m = {grid}\n  seed 0: share of the circle in a margin gap "
+          f"{[round(g, 2) for g in shares]}\n  seed 0: spread {[round(v, 1) for v in spreads]}° "
+          f"({steps})")  # fmt: skip
+    paper_m, no_m = ([grid_snaps[head, m, s] for s in SEEDS] for m in (grid[-1], grid[0]))
+    margin_effect[head] = paired_verdict(paired_spread_gain(paper_m, no_m))
+    print(f"  spread at m = {grid[0]} minus at m = {grid[-1]}, per seed: "
+          f"{margin_effect[head].describe(unit='°')}: {margin_effect[head].verdict}")  # fmt: skip
 
 # %% [markdown]
 # ## A 64-D embedding through UMAP
 # Drawing needs 2 or 3 dimensions; learning likes more. With a 64-D embedding (the normalised
 # heads use $s = 16$ there) we can still look, through UMAP (cosine metric), and measure the
-# same angles. (UMAP's first import compiles numba code: about 25 s the first time.)
+# same angles. (UMAP's first import compiles numba code, which takes a while the first time.)
+# One seed per head: the two spreads come out close (a difference of the size seeds make in the
+# tables above, asserted below 5 degrees either way), while ArcFace's class directions are far
+# further apart than softmax's (asserted: the smallest inter-class angle by more than 10
+# degrees).
 
 # %%
 umap_snaps = {head: train_head(head, 64, data, seed=SEEDS[0], epochs=EPOCHS, lr=LR,
@@ -270,27 +315,41 @@ fig.tight_layout()
 plt.show()
 for head, snap in umap_snaps.items():
     print(head, {k: round(v, 1) for k, v in angular_stats(snap.features, snap.labels).items()})
-# 64-D: the class spreads are close (about 21-22 degrees); ArcFace's class directions are
-# nearly orthogonal, softmax's are not
-assert umap_snaps["ArcFace"].stats["spread_deg"] < umap_snaps["softmax"].stats["spread_deg"]
-assert umap_snaps["ArcFace"].stats["inter_min_deg"] > umap_snaps["softmax"].stats["inter_min_deg"]
+arc, soft = umap_snaps["ArcFace"].stats, umap_snaps["softmax"].stats
+assert abs(arc["spread_deg"] - soft["spread_deg"]) < 5, (arc, soft)
+assert arc["inter_min_deg"] > soft["inter_min_deg"] + 10, (arc, soft)
 
 # %% [markdown]
 # ## What we measured vs the paper
 #
 # The papers show these effects as figures of toy 2-D/3-D embeddings, not as numbers; ours are
-# MNIST digits 0-5, an MLP, teaching size, means over 3 seeds (table above).
-#
-# - *A cosine or angular margin makes classes more compact than softmax.* 3-D spread: CosFace
-#   and ArcFace about half of softmax's (asserted): **holds**. SphereFace (with the paper's
-#   softmax blend) and the centre loss compact less at this size.
-# - *The margin, not only the normalisation, compacts.* 3-D spread of CosFace and ArcFace below
-#   NormFace's (same scale, no margin; asserted): **holds**.
-# - *The margin opens gaps between the class regions.* The share of the circle in a margin gap
-#   grows with $m$ for all three heads (asserted, seed 0): **holds**.
-# - *A larger margin gives tighter classes.* The paper's margin against none, seed 0, 2-D
-#   (asserted): **holds in direction only** (one seed; seeds move the spread by degrees).
-#
+# MNIST digits 0-5, an MLP, teaching size, over the seeds above. The claim "a cosine or angular
+# margin compacts the classes beyond what the normalisation does" is two paired comparisons on
+# the sphere (NormFace's spread minus CosFace's, and minus ArcFace's, seed by seed); it holds
+# only if both do (`all_of`). The rest of what this chapter measured is printed above: the gaps
+# the margin opens (by construction), the margin sweep, softmax against the margin heads.
+
+
+# %%
+def spread_3d(head):
+    mean, sd = summary[3][head]["spread_deg"]
+    return f"{head} {mean:.1f} ± {sd:.1f}°"
+
+
+claims = [
+    Claim("08-margin-compacts",
+          "Related work (CosFace, ArcFace): a cosine or angular margin compacts classes beyond "
+          "normalisation", "figures of toy embeddings",
+          "3-D MNIST digits 0-5, mean angle to the class direction: "
+          + ", ".join(spread_3d(h) for h in ("softmax", "NormFace", "CosFace", "ArcFace"))
+          + f"; NormFace - CosFace {beyond_norm['CosFace'].describe(unit='°')}, NormFace - "
+          f"ArcFace {beyond_norm['ArcFace'].describe(unit='°')} ({len(SEEDS)} seeds)",
+          all_of(beyond_norm.values())),
+]  # fmt: skip
+display(claims_markdown(claims))
+check_ledger(claims, "08_margin_family")
+
+# %% [markdown]
 # ## Try this
 #
 # 1. Set the normalised heads' scale to 16 in 2-D (`cplus_edu.experiments.margin_family.scale_for`)

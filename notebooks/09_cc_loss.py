@@ -41,9 +41,8 @@
 # ## Parameters
 # Teaching size: 200 MNIST and 250 CIFAR-10 training images per class, images halved in
 # resolution (MNIST 14x14, CIFAR 16x16) so that a run takes a few seconds on a CPU, a three-block
-# CNN of width 8 (32 channels at the end), 3 seeds: 24 runs, about 40 s of CPU time (measured;
-# 1.5 minutes of wall time on a busy 2-core machine). `PAPER_SCALE = True` trains on all images at
-# full resolution, a wider net and 5 seeds (hours on a CPU).
+# CNN of width 8 (32 channels at the end), 5 seeds: 40 runs (the run prints how long they took).
+# `PAPER_SCALE = True` trains on all images at full resolution, a wider net (hours on a CPU).
 
 # %% tags=["parameters"]
 PAPER_SCALE = False
@@ -52,30 +51,36 @@ MNIST_PER_CLASS, CIFAR_PER_CLASS = 200, 250  # training images per class
 TEST_PER_CLASS = 100
 DOWNSAMPLE = 2  # average-pool the images by this factor (1: full resolution)
 WIDTH = 8  # conv width; the SE block sees 4 * WIDTH channels
-MNIST_EPOCHS, CIFAR_EPOCHS = 4, 5
+MNIST_EPOCHS, CIFAR_EPOCHS = 4, 10  # CIFAR-10 at 5 epochs: some seeds barely learn
 LR = 3e-3
 CC_WEIGHT, CC_MARGIN = 1.0, 0.2  # lambda and the hinge margin mu
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 if PAPER_SCALE:
     MNIST_PER_CLASS, CIFAR_PER_CLASS, TEST_PER_CLASS = 6000, 5000, 1000
-    DOWNSAMPLE, WIDTH, MNIST_EPOCHS, CIFAR_EPOCHS, SEEDS = 1, 32, 10, 30, (0, 1, 2, 3, 4)
+    DOWNSAMPLE, WIDTH, MNIST_EPOCHS, CIFAR_EPOCHS = 1, 32, 10, 30
 
 # %%
-import statistics
 import time
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 
 import cplus_edu
 from cplus_edu.data import load_cifar10, load_mnist
 from cplus_edu.experiments import (
     CC_LOSSES,
+    Claim,
+    all_of,
+    between_evidence,
+    check_ledger,
+    claims_markdown,
     class_heatmap,
     class_separation,
     format_runs,
     paired_gain,
+    paired_verdict,
     run_losses,
     summarize_runs,
 )
@@ -98,12 +103,14 @@ for name, loader, per_class in [("MNIST", load_mnist, MNIST_PER_CLASS),
     print(f"{name}: train {list(datasets[name][0].shape)}, test {list(datasets[name][2].shape)}")
 
 # %% [markdown]
-# ## Four losses, three seeds, two datasets
+# ## Four losses, five seeds, two datasets
 # Every loss trains the same network from the same initial weights with the same batches for a
 # given seed. Besides the test accuracy we measure what the CC-loss optimises, on the **test**
 # set: the mean attention distance between samples of different classes divided by the mean
 # distance within a class (`inter/intra`; 1 would mean the attention says nothing about the
-# class).
+# class). The last column is the paired gain over CE: the mean of the per-seed differences (each
+# loss against the CE run of the same seed), its 95 % interval, and on how many seeds it is
+# positive (the course's verdict rule, `cplus_edu/experiments/verdicts.py`).
 
 # %%
 start = time.perf_counter()
@@ -116,35 +123,38 @@ summary = summarize_runs(runs)
 print(format_runs(summary, runs))
 
 # %% [markdown]
-# What the numbers support at this scale (the asserts check each one):
+# What the numbers support at this scale:
 #
-# 1. Every loss learns both tasks (MNIST above 85 %, CIFAR-10 at this tiny size above 30 %,
-#    against 10 % for chance).
-# 2. The CC-loss does what it says to the attention: on **every seed and both datasets** the
-#    test inter/intra ratio of the attention vectors is higher with CC-loss than with CE.
-# 3. Accuracy: CC-loss is ahead of CE on every seed of both datasets here (about +1 point on
-#    MNIST, +2 on CIFAR-10; the slides report +0.9 on MNIST with VGG16 and +0.85 on CIFAR-100
-#    with ResNet18, at full scale). With three seeds and a spread of 1-2 points between seeds
-#    this is the slides' direction, not a measurement of its size; and the focal loss gains as
-#    much on CIFAR-10 at this size. We assert a positive mean gain, positive on at least two of
-#    the three seeds.
+# 1. Every loss learns both tasks (asserted: MNIST above 85 %, CIFAR-10 at this tiny size above
+#    30 %, against 10 % for chance).
+# 2. The CC-loss does what it says to the attention: on MNIST the test inter/intra ratio of the
+#    attention vectors rises over CE by far more than its seed-to-seed spread (asserted: the 95 %
+#    interval of the paired differences lies above 0). On CIFAR-10 the rise is smaller against
+#    the spread between seeds; we assert only that it does not point the other way, and the
+#    verdict (printed) goes to the ledger at the end.
+# 3. Accuracy: the slides' gains of CC-loss over CE are under a point (MNIST with VGG16,
+#    CIFAR-100 with ResNet18, at full scale). At this size the per-seed differences spread over
+#    more than that, so the verdict below comes from the interval, not from the sign of one or
+#    two seeds (a sign that changes with the CPU's floating-point kernels). The rule compares
+#    the interval with 0 only, not with the slides' gain: their models sit at 97-98 % (MNIST)
+#    and 77-78 % (CIFAR-100), ours much lower, and a point gained far from the ceiling is not
+#    the same effect as a point gained near it. The verdict is checked against CLAIMS.md at the
+#    end, not asserted here.
 
 # %%
 acc = {key: row["accuracy"][0] for key, row in summary.items()}
 for (dataset, loss), value in acc.items():
     assert value > (85 if dataset == "MNIST" else 30), (dataset, loss, value)
+ratio_gain, accuracy_gain = {}, {}
 for dataset in datasets:
-    ce = {r.seed: class_separation(r.attention, r.labels)["ratio"]
-          for r in runs if r.dataset == dataset and r.loss == "CE"}  # fmt: skip
-    cc = {r.seed: class_separation(r.attention, r.labels)["ratio"]
-          for r in runs if r.dataset == dataset and r.loss == "CC-loss"}  # fmt: skip
-    assert all(cc[s] > ce[s] for s in SEEDS), (dataset, ce, cc)
-    gains = paired_gain(runs, dataset, "CC-loss")
-    assert statistics.mean(gains) > 0 and sum(g > 0 for g in gains) >= 2, (dataset, gains)
-    print(
-        f"{dataset}: inter/intra CE {[round(ce[s], 2) for s in SEEDS]}, "
-        f"CC {[round(cc[s], 2) for s in SEEDS]}; CC - CE accuracy {[round(g, 1) for g in gains]}"
-    )
+    ratio_gain[dataset] = paired_verdict(paired_gain(runs, dataset, "CC-loss", metric="ratio"))
+    accuracy_gain[dataset] = paired_verdict(paired_gain(runs, dataset, "CC-loss"))
+    print(f"{dataset:9s} CC - CE: inter/intra {ratio_gain[dataset].describe(digits=2)}: "
+          f"{ratio_gain[dataset].verdict}")  # fmt: skip
+    print(f"{'':9s}          accuracy {accuracy_gain[dataset].describe()} points: "
+          f"{accuracy_gain[dataset].verdict}")  # fmt: skip
+assert ratio_gain["MNIST"].verdict == "holds", ratio_gain["MNIST"]
+assert ratio_gain["CIFAR-10"].high > 0, ratio_gain["CIFAR-10"]
 
 # %% [markdown]
 # ## Class x channel attention heatmaps
@@ -152,9 +162,8 @@ for dataset in datasets:
 # they respond to most. With CE the attention is nearly the same for every class (vertical
 # stripes: the SE block learned one gain per channel for all inputs). With CC-loss the classes
 # switch channels on and off differently: the "dynamic channel selection for each class" of the
-# slides. On CIFAR-10 it comes out as groups of classes rather than one pattern per class: the
-# vehicles (0 airplane, 1 automobile, 8 ship, 9 truck) share one selection, the animals
-# another.
+# slides. On CIFAR-10 look for groups of classes rather than one pattern per class (do the
+# vehicles 0 airplane, 1 automobile, 8 ship and 9 truck share a selection?).
 
 
 # %%
@@ -185,8 +194,8 @@ plt.show()
 # ## The distance matrices of the abstract
 # The abstract builds a Euclidean distance matrix between the samples' attention vectors. Here
 # it is on 30 test samples per class, sorted by class, divided by its own mean so that CE and
-# CC-loss share a colour scale (the CC-loss's distances are also about ten times larger in
-# absolute terms). A block-diagonal structure — dark squares on the diagonal, light elsewhere —
+# CC-loss share a colour scale (the line above the figure prints the mean distances themselves).
+# A block-diagonal structure — dark squares on the diagonal, light elsewhere —
 # means "same class, same channels".
 
 
@@ -197,6 +206,12 @@ def sorted_distances(r, per_class=30):
     return d / d.mean()
 
 
+for dataset in datasets:
+    mean_d = {loss: float(attention_distances(seed0[dataset, loss].attention.double()).mean())
+              for loss in ("CE", "CC-loss")}  # fmt: skip
+    times = mean_d["CC-loss"] / mean_d["CE"]
+    print(f"{dataset}: mean attention distance CE {mean_d['CE']:.4f}, "
+          f"CC-loss {mean_d['CC-loss']:.4f} ({times:.1f} times)")  # fmt: skip
 fig, axes = plt.subplots(2, 2, figsize=(10, 9))
 for row, dataset in zip(axes, datasets):
     for ax, loss in zip(row, ("CE", "CC-loss")):
@@ -216,22 +231,73 @@ plt.show()
 # %% [markdown]
 # ## What we measured vs the paper
 # The slides' numbers are full-scale (VGG16 / ResNet18 with CAM, whole datasets, CIFAR-100);
-# ours are a 32-channel CNN on a few thousand half-resolution images of MNIST and CIFAR-10 (the
-# table above has the means ± std over 3 seeds and the per-seed gains).
+# ours are a 32-channel CNN on a few thousand half-resolution images of MNIST and CIFAR-10.
+# "Focal and A-softmax sit between CE and CC-loss" is four paired comparisons per dataset
+# (focal over CE, CC-loss over focal, and the same with ArcFace standing in for A-softmax, see
+# chapter 08); the claim holds only if every one does, and does not reproduce at this scale if
+# any one points the other way beyond noise (`all_of`). The table below is rendered from this
+# run and checked against CLAIMS.md.
 #
-# - *CC-loss beats CE on MNIST* (slides: 97.43 → 98.32 ± 0.08 with VGG16): ahead on every seed,
-#   about +1 point at 93-94 % (asserted: mean gain > 0, positive on 2 of 3 seeds or more):
-#   **holds in direction only**.
-# - *CC-loss beats CE on CIFAR-100* (slides: 77.38 → 78.23 ± 0.07 with ResNet18): tested on
-#   CIFAR-10 instead (CIFAR-100 is not in the offline data), about +2 points at 37-39 %:
-#   **holds in direction only**.
-# - *Focal and A-softmax sit between CE and CC-loss* (slides): focal is level with CC-loss on
-#   CIFAR-10 and ArcFace (standing in for A-softmax, see chapter 08) is level with CE: **does not
-#   reproduce at this scale**.
-# - *CC-loss makes the attention class-specific* (the abstract's mechanism, no number given):
-#   the test inter/intra attention-distance ratio rises over CE on every seed and both datasets
-#   (asserted): **holds**.
-#
+# These verdicts depend on the CPU. On the three CPUs we ran (this machine's own kernels and the
+# two that `make test-portable` emulates, README "Portability") the accuracy claims came out
+# *holds* on some and *inconclusive at this scale* on others, and the "in between" claim
+# *inconclusive* or *does not reproduce at this scale* (ArcFace below CE on CIFAR-10): the
+# effects sit at the edge of what five seeds can resolve. CLAIMS.md lists every verdict seen.
+# The attention claim held on all three, but on CIFAR-10 its interval came close to 0 on one
+# of them, so the ledger allows *inconclusive* there too. Only the MNIST attention ratio, which
+# moves far more than its spread, is asserted above.
+
+# %%
+between = between_evidence(runs, datasets)
+print(f"{'dataset':10s}{'comparison':20s}{'accuracy difference (points)':32s}verdict")
+for (dataset, better, worse), ev in between.items():
+    print(f"{dataset:10s}{better + ' - ' + worse:20s}{ev.describe():32s}{ev.verdict}")
+
+
+def accuracies(dataset):
+    return ", ".join(f"{loss} {mean:.2f} ± {sd:.2f}" for loss in CC_LOSSES
+                     for mean, sd in [summary[dataset, loss]["accuracy"]])  # fmt: skip
+
+
+def ratios(dataset):
+    (ce, ce_sd), (cc, cc_sd) = (summary[dataset, loss]["ratio"] for loss in ("CE", "CC-loss"))
+    return f"{dataset} CE {ce:.2f} ± {ce_sd:.2f} -> CC-loss {cc:.2f} ± {cc_sd:.2f}"
+
+
+size = {d: f"{len(x):,} images at {x.shape[-2]}x{x.shape[-1]}"
+        for d, (x, *_) in datasets.items()}  # fmt: skip
+against = [f"{b} - {w} on {d} {e.describe()}" for (d, b, w), e in between.items()
+           if e.verdict == "does not reproduce at this scale"]  # fmt: skip
+n_hold = sum(e.verdict == "holds" for e in between.values())
+claims = [
+    Claim("09-cc-mnist", "CC-loss beats CE on MNIST (VGG16 + CAM)",
+          "CE 97.43, CC-loss 98.32 ± 0.08",
+          f"{accuracies('MNIST')}; CC - CE {accuracy_gain['MNIST'].describe()} points "
+          f"({len(SEEDS)} seeds; SE-CNN, {size['MNIST']})",
+          accuracy_gain["MNIST"].verdict),
+    Claim("09-cc-cifar", "CC-loss beats CE on CIFAR-100 (ResNet18 + CAM)",
+          "CE 77.38, CC-loss 78.23 ± 0.07",
+          f"CIFAR-10 instead (CIFAR-100 is not in the offline data): {accuracies('CIFAR-10')}; "
+          f"CC - CE {accuracy_gain['CIFAR-10'].describe()} points "
+          f"({len(SEEDS)} seeds; SE-CNN, {size['CIFAR-10']})",
+          accuracy_gain["CIFAR-10"].verdict),
+    Claim("09-focal-arcface-between", "Focal and A-softmax sit between CE and CC-loss",
+          "MNIST 97.64 / 98.10, CIFAR-100 77.63 / 77.78",
+          f"{n_hold} of {len(between)} paired comparisons hold (ArcFace for A-softmax)"
+          + ("; against: " + "; ".join(against) if against else ""),
+          all_of(between.values())),
+    Claim("09-attention",
+          "CC-loss makes the channel attention of one class alike and of different classes "
+          "different", "abstract, no number",
+          f"test inter/intra attention-distance ratio {ratios('MNIST')}, CC - CE "
+          f"{ratio_gain['MNIST'].describe(digits=2)}; {ratios('CIFAR-10')}, CC - CE "
+          f"{ratio_gain['CIFAR-10'].describe(digits=2)}",
+          all_of(ratio_gain.values())),
+]  # fmt: skip
+display(claims_markdown(claims))
+check_ledger(claims, "09_cc_loss")
+
+# %% [markdown]
 # ## Try this
 #
 # 1. Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
@@ -241,4 +307,5 @@ plt.show()
 #    inter/intra ratio keeps rising? What does that say about how much the attention matters to
 #    the classifier?
 # 3. Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
-#    run move CC-loss's gain over CE towards the slides' +0.85 points?
+#    run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
+#    narrow?

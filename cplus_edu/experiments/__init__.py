@@ -84,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "draw_sphere": "margin_family",
     "digit_legend": "margin_family",
     "angular_stats": "margin_family",
+    "paired_spread_gain": "margin_family",
     # chapter 09: CC-loss on MNIST and CIFAR-10
     "CC_LOSSES": "channel_corr",
     "CC_PAPER": "channel_corr",
@@ -94,6 +95,8 @@ _EXPORTS: dict[str, str] = {
     "paired_gain": "channel_corr",
     "class_separation": "channel_corr",
     "class_heatmap": "channel_corr",
+    "between_evidence": "channel_corr",
+    "all_of": "channel_corr",
     # chapter 10: PASCAL VOC at paper scale (the runner in cplus_edu.voc)
     "PAPER_TABLE1": "voc_runs",
     "PAPER_TABLE2": "voc_runs",

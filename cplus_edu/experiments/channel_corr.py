@@ -20,6 +20,15 @@ from cplus_edu.losses import ArcFaceLoss, CCLoss, MarginModel, attention_distanc
 from cplus_edu.models import ChannelAttentionCNN
 from cplus_edu.train import fit
 
+from .verdicts import (
+    DIRECTION_ONLY,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_AT_THIS_SCALE,
+    Evidence,
+    paired_verdict,
+)
+
 CC_LOSSES = LOSSES = ("CE", "focal", "ArcFace", "CC-loss")
 # The slides' table (accuracy %, test): MNIST with VGG16, CIFAR-100 with ResNet18.
 CC_PAPER = PAPER = {
@@ -129,29 +138,73 @@ def summarize_runs(runs: list[Run]) -> dict[tuple[str, str], dict[str, tuple[flo
     out = {}
     for key in dict.fromkeys((r.dataset, r.loss) for r in runs):
         rows = [r for r in runs if (r.dataset, r.loss) == key]
-        acc = [100 * r.accuracy for r in rows]
-        ratio = [class_separation(r.attention, r.labels)["ratio"] for r in rows]
+        values = {metric: [_metric(r, metric) for r in rows] for metric in METRICS}
         out[key] = {name: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
-                    for name, v in (("accuracy", acc), ("ratio", ratio))}  # fmt: skip
+                    for name, v in values.items()}  # fmt: skip
     return out
 
 
-def paired_gain(runs: list[Run], dataset: str, loss: str, baseline: str = "CE") -> list[float]:
-    """Per-seed accuracy difference (points) of ``loss`` over ``baseline`` on ``dataset``."""
-    acc = {(r.loss, r.seed): 100 * r.accuracy for r in runs if r.dataset == dataset}
-    seeds = sorted({s for (_, s) in acc})
-    return [acc[loss, s] - acc[baseline, s] for s in seeds]
+METRICS = ("accuracy", "ratio")
+
+
+def _metric(run: Run, metric: str) -> float:
+    if metric == "accuracy":
+        return 100 * run.accuracy  # points
+    return class_separation(run.attention, run.labels)["ratio"]
+
+
+def paired_gain(runs: list[Run], dataset: str, loss: str, baseline: str = "CE",
+                metric: str = "accuracy") -> list[float]:  # fmt: skip
+    """Per-seed difference ``loss - baseline`` on ``dataset`` (seeds in increasing order) of the
+    test accuracy in points (``metric="accuracy"``) or of the attention inter/intra ratio
+    (``metric="ratio"``)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    value = {(r.loss, r.seed): _metric(r, metric) for r in runs if r.dataset == dataset}
+    seeds = sorted({s for (_, s) in value})
+    missing = [(name, s) for name in (loss, baseline) for s in seeds if (name, s) not in value]
+    if not seeds or missing:
+        raise ValueError(f"runs of {dataset!r} lack (loss, seed) pairs {missing or 'all'}")
+    return [value[loss, s] - value[baseline, s] for s in seeds]
+
+
+# "Focal and A-softmax sit between CE and CC-loss": four paired comparisons per dataset, each
+# signed so that positive is the slides' direction (ArcFace stands in for A-softmax).
+BETWEEN = (("focal", "CE"), ("CC-loss", "focal"), ("ArcFace", "CE"), ("CC-loss", "ArcFace"))
+
+
+def between_evidence(runs: list[Run], datasets) -> dict[tuple[str, str, str], Evidence]:
+    """``{(dataset, better, worse): Evidence}`` of the accuracy differences ``better - worse``
+    for every pair of ``BETWEEN`` on every dataset."""
+    return {(d, better, worse): paired_verdict(paired_gain(runs, d, better, worse))
+            for d in datasets for better, worse in BETWEEN}  # fmt: skip
+
+
+def all_of(evidence) -> str:
+    """The verdict of a claim made of several parts that must all hold: **does not reproduce at
+    this scale** if any part points the other way beyond noise, else **holds** if every part
+    holds (**holds in direction only** if some part does only in direction), else
+    **inconclusive at this scale**."""
+    verdicts = [e.verdict for e in evidence]
+    if not verdicts:
+        raise ValueError("all_of needs at least one part")
+    if NOT_AT_THIS_SCALE in verdicts:
+        return NOT_AT_THIS_SCALE
+    if all(v in (HOLDS, DIRECTION_ONLY) for v in verdicts):
+        return DIRECTION_ONLY if DIRECTION_ONLY in verdicts else HOLDS
+    return INCONCLUSIVE
 
 
 def format_runs(summary, runs) -> str:
-    """Our table beside the slides'."""
-    lines = [f"{'dataset':22s}{'loss':10s}{'ours acc %':>16s}{'inter/intra':>14s}"
-             f"{'gain vs CE':>20s}"]  # fmt: skip
+    """Our table (mean ± std over the seeds, and the paired gain over CE with its 95 % interval)
+    beside the slides'."""
+    lines = [f"{'dataset':10s}{'loss':9s}{'ours acc %':>15s}{'inter/intra':>15s}"
+             f"   accuracy gain vs CE (points)"]  # fmt: skip
     for (dataset, loss), row in summary.items():
-        gains = paired_gain(runs, dataset, loss)
-        gain = f"{statistics.mean(gains):+.2f} ({min(gains):+.1f}..{max(gains):+.1f})"
-        lines.append(f"{dataset:22s}{loss:10s}{row['accuracy'][0]:9.2f} ± {row['accuracy'][1]:4.2f}"
-                     f"{row['ratio'][0]:10.2f} ± {row['ratio'][1]:4.2f}{gain:>20s}")  # fmt: skip
+        gain = "" if loss == "CE" else paired_verdict(paired_gain(runs, dataset, loss)).describe()
+        (acc, acc_sd), (ratio, ratio_sd) = row["accuracy"], row["ratio"]
+        lines.append(f"{dataset:10s}{loss:9s}{acc:8.2f} ± {acc_sd:4.2f}"
+                     f"{ratio:8.2f} ± {ratio_sd:4.2f}   {gain}")  # fmt: skip
     lines.append("")
     lines.append("the slides (one backbone each, CC-loss ± std):")
     for dataset, row in PAPER.items():

@@ -233,6 +233,18 @@ def summarize_heads(
     return out
 
 
+def paired_spread_gain(compact: list[Snapshot], baseline: list[Snapshot]) -> list[float]:
+    """Per-seed ``spread(baseline) - spread(compact)`` in degrees, the runs matched by seed (seeds
+    in increasing order): positive where the ``compact`` run's classes are tighter than the
+    baseline run's of the same seed (e.g. CosFace's snapshots against NormFace's)."""
+    spread = [{s.seed: s.stats["spread_deg"] for s in runs} for runs in (compact, baseline)]
+    if len(spread[0]) != len(compact) or len(spread[1]) != len(baseline):
+        raise ValueError("each list must hold one snapshot per seed")
+    if not spread[0] or spread[0].keys() != spread[1].keys():
+        raise ValueError(f"the seeds must match, got {sorted(spread[0])} and {sorted(spread[1])}")
+    return [spread[1][seed] - spread[0][seed] for seed in sorted(spread[0])]
+
+
 def format_head_summary(summary) -> str:
     keys = ["accuracy", "spread_deg", "inter_min_deg", "inter_nn_deg"]
     lines = [f"{'head':12s}" + "".join(f"{k:>18s}" for k in keys)]
@@ -256,14 +268,19 @@ def digit_color(head: str, label: int):
     return _color(label)
 
 
-def digit_legend(ax, loc="center"):
-    """A legend of the digit colours and the two rings, for an empty panel."""
+def digit_legend(ax, loc="center", rings: bool = True):
+    """A legend of the digit colours, for an empty panel; with ``rings`` also the two rings and
+    the spokes that ``draw_circle`` draws (``draw_sphere`` draws neither: ``rings=False``)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = [Line2D([], [], ls="", marker="o", color=_color(i), label=f"digit {d}")
                for i, d in enumerate(DIGITS)]  # fmt: skip
     handles.append(Line2D([], [], ls="", marker="o", color="0.6", label="C+1 background (6-9)"))
+    if not rings:
+        ax.legend(handles=handles, loc=loc, fontsize=8, frameon=False)
+        ax.axis("off")
+        return
     handles.append(Patch(color="0.5", alpha=0.55, label="outer ring: class owning the direction"))
     handles.append(Patch(color="0.8", alpha=0.55,
                          label="inner ring: class still winning with its margin\n"
