@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from cplus_edu.experiments.channel_corr import BETWEEN, Run, all_of, between_evidence, paired_gain
-from cplus_edu.experiments.verdicts import paired_verdict
+from cplus_edu.experiments.channel_corr import BETWEEN, Run, between_evidence, paired_gain
+from cplus_edu.experiments.verdicts import all_of, paired_verdict
 
 # test labels 0, 0, 1, 1: attention [1, 0] for class 0 and [0, s] for class 1 gives a known ratio
 LABELS = torch.tensor([0, 0, 1, 1])
@@ -62,16 +62,3 @@ def test_between_evidence_signs_each_comparison_the_slides_way():
     assert evidence["A", "CC-loss", "ArcFace"].verdict == "holds"
     assert evidence["A", "ArcFace", "CE"].verdict == "does not reproduce at this scale"
     assert all_of(evidence.values()) == "does not reproduce at this scale"
-
-
-def test_all_of():
-    holds = paired_verdict([1.0, 1.2, 1.1])
-    up_small = paired_verdict([1.0, 1.2, 1.1], paper_effect=9)
-    unclear, against = paired_verdict([1.0, -1.0, 0.5]), paired_verdict([-1.0, -1.2, -1.1])
-    assert (holds.verdict, up_small.verdict) == ("holds", "holds in direction only")
-    assert all_of([holds, holds]) == "holds"
-    assert all_of([holds, up_small]) == "holds in direction only"
-    assert all_of([holds, unclear]) == "inconclusive at this scale"
-    assert all_of([unclear, against, holds]) == "does not reproduce at this scale"
-    with pytest.raises(ValueError, match="at least one"):
-        all_of([])

@@ -12,6 +12,7 @@ from cplus_edu.experiments.verdicts import (
     HOLDS,
     INCONCLUSIVE,
     NOT_AT_THIS_SCALE,
+    all_of,
     paired_verdict,
 )
 
@@ -107,3 +108,16 @@ def test_claim_refuses_unknown_verdicts_and_renders_markdown():
         claim("09-a", "works")
     text = claims_markdown([Claim("09-a", "x | y", "1", "2", HOLDS)]).data
     assert "x \\| y" in text and "**holds**" in text
+
+
+def test_all_of():
+    holds = paired_verdict([1.0, 1.2, 1.1])
+    up_small = paired_verdict([1.0, 1.2, 1.1], paper_effect=9)
+    unclear, against = paired_verdict([1.0, -1.0, 0.5]), paired_verdict([-1.0, -1.2, -1.1])
+    assert (holds.verdict, up_small.verdict) == ("holds", "holds in direction only")
+    assert all_of([holds, holds]) == "holds"
+    assert all_of([holds, up_small]) == "holds in direction only"
+    assert all_of([holds, unclear]) == "inconclusive at this scale"
+    assert all_of([unclear, against, holds]) == "does not reproduce at this scale"
+    with pytest.raises(ValueError, match="at least one"):
+        all_of([])

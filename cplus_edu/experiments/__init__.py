@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "text_table": "tables",
     # one verdict rule and the claims ledger (every chapter's "What we measured vs the paper")
     "paired_verdict": "verdicts",
+    "all_of": "verdicts",
     "Evidence": "verdicts",
     "VERDICTS": "verdicts",
     "Claim": "ledger",
@@ -96,7 +97,6 @@ _EXPORTS: dict[str, str] = {
     "class_separation": "channel_corr",
     "class_heatmap": "channel_corr",
     "between_evidence": "channel_corr",
-    "all_of": "channel_corr",
     # chapter 10: PASCAL VOC at paper scale (the runner in cplus_edu.voc)
     "PAPER_TABLE1": "voc_runs",
     "PAPER_TABLE2": "voc_runs",

@@ -20,14 +20,7 @@ from cplus_edu.losses import ArcFaceLoss, CCLoss, MarginModel, attention_distanc
 from cplus_edu.models import ChannelAttentionCNN
 from cplus_edu.train import fit
 
-from .verdicts import (
-    DIRECTION_ONLY,
-    HOLDS,
-    INCONCLUSIVE,
-    NOT_AT_THIS_SCALE,
-    Evidence,
-    paired_verdict,
-)
+from .verdicts import Evidence, paired_verdict
 
 CC_LOSSES = LOSSES = ("CE", "focal", "ArcFace", "CC-loss")
 # The slides' table (accuracy %, test): MNIST with VGG16, CIFAR-100 with ResNet18.
@@ -178,21 +171,6 @@ def between_evidence(runs: list[Run], datasets) -> dict[tuple[str, str, str], Ev
     for every pair of ``BETWEEN`` on every dataset."""
     return {(d, better, worse): paired_verdict(paired_gain(runs, d, better, worse))
             for d in datasets for better, worse in BETWEEN}  # fmt: skip
-
-
-def all_of(evidence) -> str:
-    """The verdict of a claim made of several parts that must all hold: **does not reproduce at
-    this scale** if any part points the other way beyond noise, else **holds** if every part
-    holds (**holds in direction only** if some part does only in direction), else
-    **inconclusive at this scale**."""
-    verdicts = [e.verdict for e in evidence]
-    if not verdicts:
-        raise ValueError("all_of needs at least one part")
-    if NOT_AT_THIS_SCALE in verdicts:
-        return NOT_AT_THIS_SCALE
-    if all(v in (HOLDS, DIRECTION_ONLY) for v in verdicts):
-        return DIRECTION_ONLY if DIRECTION_ONLY in verdicts else HOLDS
-    return INCONCLUSIVE
 
 
 def format_runs(summary, runs) -> str:

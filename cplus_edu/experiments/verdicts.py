@@ -24,6 +24,9 @@ Two more verdicts are not decided by this rule: **does not reproduce** is for a 
 wrong at any scale (a bound that a worked example violates), and **not tested yet** for a claim no
 run has measured. A chapter that uses either says why next to it.
 
+A claim made of several comparisons that must all hold ("focal and A-softmax sit between CE and
+CC-loss": four pairs) takes :func:`all_of` its parts' verdicts.
+
 Why a t interval and not "better on every seed": with three seeds, "3/3 up" happens by chance one
 time in eight when there is no effect at all, and it ignores how far apart the pairs are.
 """
@@ -33,7 +36,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 HOLDS = "holds"
 DIRECTION_ONLY = "holds in direction only"
@@ -109,3 +112,18 @@ def paired_verdict(
     else:
         verdict = INCONCLUSIVE
     return Evidence(n, mean, low, high, up, verdict)
+
+
+def all_of(evidence: Iterable[Evidence]) -> str:
+    """The verdict of a claim made of several parts that must all hold: **does not reproduce at
+    this scale** if any part points the other way beyond noise, else **holds** if every part
+    holds (**holds in direction only** if some part does only in direction), else
+    **inconclusive at this scale**."""
+    verdicts = [e.verdict for e in evidence]
+    if not verdicts:
+        raise ValueError("all_of needs at least one part")
+    if NOT_AT_THIS_SCALE in verdicts:
+        return NOT_AT_THIS_SCALE
+    if all(v in (HOLDS, DIRECTION_ONLY) for v in verdicts):
+        return DIRECTION_ONLY if DIRECTION_ONLY in verdicts else HOLDS
+    return INCONCLUSIVE
