@@ -8,7 +8,13 @@ from matplotlib.patches import Rectangle
 
 from cplus_edu.detection.nms import cl_balanced_nms, nms_clusters
 
-__all__ = ["draw_boxes", "plot_anchor_labels", "plot_nms_clusters", "plot_sensitivity"]
+__all__ = [
+    "draw_boxes",
+    "plot_detections",
+    "plot_anchor_labels",
+    "plot_nms_clusters",
+    "plot_sensitivity",
+]
 
 
 def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=None, names=None):
@@ -18,6 +24,38 @@ def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=Non
                                ec=color, lw=lw, ls=ls, alpha=alpha))  # fmt: skip
         if labels is not None and names is not None:
             ax.text(b[0] - 0.5, b[1] - 1.5, names[int(labels[k])], color=color, fontsize=8)
+
+
+def _free_spot(x: float, y: float, taken: list, step: float, size: float) -> float:
+    """``y`` moved by ``step`` until no label in ``taken`` starts within ``size`` pixels."""
+    while any(abs(x - tx) < size and abs(y - ty) < abs(step) * 0.9 for tx, ty in taken):
+        y += step
+    taken.append((x, y))
+    return y
+
+
+def plot_detections(ax, image, detections, gt_boxes, gt_labels, names, min_score=0.3, title=""):
+    """Ground truth (red, dashed, its class under the box) and the detections with score above
+    ``min_score`` (orange, ``class score`` above the box), labels moved apart so none is drawn
+    over another. ``detections``: ``{"boxes", "scores", "labels"}`` of one image."""
+    ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+    size = image.shape[-1]
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    taken: list = []
+    draw_boxes(ax, gt_boxes, color="tab:red", lw=1.2, ls="--")
+    for b, y in zip(gt_boxes.tolist(), gt_labels.tolist()):
+        ty = _free_spot(b[0] - 0.5, b[3] + 0.5, taken, 5.0, 12.0)
+        ax.text(b[0] - 0.5, ty, names[int(y)], color="tab:red", fontsize=8, va="top")
+    keep = detections["scores"] > min_score
+    boxes, scores = detections["boxes"][keep], detections["scores"][keep]
+    draw_boxes(ax, boxes, color="tab:orange", lw=1.5)
+    for b, y, sc in zip(boxes.tolist(), detections["labels"][keep].tolist(), scores.tolist()):
+        ty = _free_spot(b[0] - 0.5, b[1] - 1.0, taken, -5.0, 12.0)
+        ax.text(b[0] - 0.5, ty, f"{names[int(y)]} {sc:.2f}", color="tab:orange", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
 
 
 def _image(ax, image, title):
