@@ -14,10 +14,13 @@ def _label_cmap(num_classes: int):
     return ListedColormap(_CLASS_COLOURS[:num_classes])
 
 
-def plot_segmentation_panels(images, columns: dict, num_classes: int, rows=(0, 1, 2), title=None):
+def plot_segmentation_panels(
+    images, columns: dict, num_classes: int, rows=(0, 1, 2), title=None, image_titles=None
+):
     """One row per image index in ``rows``: the image, then one panel per entry of ``columns``
     (``name -> [N, H, W]``): integer maps are label maps (background dark grey), float maps
-    (objectness) are drawn in [0, max] with a colour bar. Returns the ``Figure``."""
+    (objectness) are drawn in [0, max] with a colour bar. ``image_titles`` (one per row) name
+    the image panels (default ``test image <index>``). Returns the ``Figure``."""
     import matplotlib.pyplot as plt
 
     names = list(columns)
@@ -26,7 +29,8 @@ def plot_segmentation_panels(images, columns: dict, num_classes: int, rows=(0, 1
     cmap = _label_cmap(num_classes)
     for r, index in enumerate(rows):
         axes[r, 0].imshow(images[index].permute(1, 2, 0).clamp(0, 1).numpy())
-        axes[r, 0].set_title(f"test image {index}", fontsize=8)
+        name = image_titles[r] if image_titles is not None else f"test image {index}"
+        axes[r, 0].set_title(name, fontsize=8)
         for c, name in enumerate(names, start=1):
             values = columns[name][index]
             if values.is_floating_point():
