@@ -220,9 +220,10 @@ for name, values in corr.items():
 dc_alignment = paired_verdict([d - b for d, b in zip(corr["+ IAC + DC"], corr["baseline"])])
 print(f"+ IAC + DC minus baseline, paired per seed: {dc_alignment.describe(digits=3)}")
 print(f"  -> {dc_alignment.verdict}")
-# the score does rank boxes by placement, but the DC loss does not move that by much here
+# the score does rank boxes by placement, but the DC loss does not make it rank them better
+# beyond the seed noise here
 assert min(statistics.fmean(v) for v in corr.values()) > 0.3
-assert abs(dc_alignment.mean) < 0.05
+assert dc_alignment.low < 0, dc_alignment
 
 # %% [markdown]
 # ## The component table (poster Table 2)
@@ -382,9 +383,10 @@ assert all(r.history.loss[-1] < r.history.loss[0] for r in digit_study.runs.valu
 # %% [markdown]
 # What the full detector finds on the first test scenes: ground truth dashed red with its digit
 # under the box, detections (score > 0.3, after CL-balanced NMS) orange with their digit and
-# score above it. Below, how often the best-placed detection of each test digit (IoU > 0.5) names
-# the right digit: the class names are the digits themselves, so a wrong name is the detector's
-# mistake, not the drawing's.
+# score above it. Below, which digit the best-placed detection of each test digit (IoU > 0.5)
+# names: class *k* is the digit *k* in the data, the boxes and the labels drawn, so a wrong name
+# is the detector's own mistake (a tiny detector trained for seconds finds digits far better than
+# it tells them apart).
 
 # %%
 final = apply_nms(digit_study.runs[("+ IAC + DC", DIGIT_SEEDS[0])].raw, gamma=GAMMA)
@@ -395,15 +397,18 @@ for ax, i in zip(axes, range(5)):
 fig.suptitle("Digit scenes: ground truth (red, dashed) and detections with score > 0.3 (orange)")
 fig.tight_layout()
 plt.show()
-right = found = 0
+confusion = torch.zeros(len(DIGITS), len(DIGITS), dtype=torch.long)
 for det, boxes, labels in zip(final, digit_test.boxes, digit_test.labels):
     if len(det["boxes"]):
         iou, best = box_iou(boxes, det["boxes"]).max(dim=1)  # best-placed detection per digit
-        found += int((iou > 0.5).sum())
-        right += int(((iou > 0.5) & (det["labels"][best] == labels)).sum())
+        for true, named in zip(labels[iou > 0.5].tolist(), det["labels"][best[iou > 0.5]].tolist()):
+            confusion[true, named] += 1
 total = sum(len(b) for b in digit_test.boxes)
-print(f"{found} of {total} test digits have a detection with IoU > 0.5; "
-      f"it names the right digit for {right} of them")  # fmt: skip
+print(f"{int(confusion.sum())} of {total} test digits have a detection with IoU > 0.5; it names")
+print(f"the right digit for {int(confusion.trace())} of them. Rows: true digit, columns: named:")
+print("     " + "".join(f"{d:>5d}" for d in DIGITS))
+for d, row in zip(DIGITS, confusion.tolist()):
+    print(f"{d:>5d}" + "".join(f"{v:>5d}" for v in row))
 
 # %% [markdown]
 # ## What we measured vs the paper

@@ -26,6 +26,9 @@ def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=Non
             ax.text(b[0] - 0.5, b[1] - 1.5, names[int(labels[k])], color=color, fontsize=8)
 
 
+_DARK = {"facecolor": "black", "alpha": 0.6, "pad": 0.4, "linewidth": 0}  # labels stay readable
+
+
 def _free_spot(x: float, y: float, taken: list, step: float, width: float = 14.0) -> float:
     """``y`` moved by ``step`` until no label in ``taken`` starts within ``width`` pixels."""
     while any(abs(x - tx) < width and abs(y - ty) < abs(step) * 0.9 for tx, ty in taken):
@@ -57,13 +60,13 @@ def plot_detections(ax, image, detections, gt_boxes, gt_labels, names, min_score
     draw_boxes(ax, gt_boxes, color="tab:red", lw=1.2, ls="--")
     for b, y in zip(gt_boxes.tolist(), gt_labels.tolist()):
         ty = _free_spot(b[0] - 0.5, b[3] + 0.5, taken, 5.0)
-        ax.text(b[0] - 0.5, ty, names[int(y)], color="tab:red", fontsize=8, va="top")
+        ax.text(b[0] - 0.5, ty, names[int(y)], color="tab:red", fontsize=8, va="top", bbox=_DARK)
     for k in sorted(best) + stray:
         b = boxes[k].tolist()
         draw_boxes(ax, boxes[k : k + 1], color="tab:orange", lw=1.5, ls="-" if k in best else ":")
         ty = _free_spot(b[0] - 0.5, max(b[1] - 1.0, 3.0), taken, -5.0)
         ax.text(b[0] - 0.5, ty, f"{names[int(labels[k])]} {float(scores[k]):.2f}",
-                color="tab:orange", fontsize=8)  # fmt: skip
+                color="tab:orange", fontsize=8, bbox=_DARK)  # fmt: skip
     hidden = len(boxes) - len(best) - len(stray)
     ax.set_xticks([])
     ax.set_yticks([])
