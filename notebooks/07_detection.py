@@ -34,25 +34,26 @@
 #   Fix: **CL-balanced NMS** keeps the box that balances score and distance to the score-weighted
 #   cluster centre (eqs. 6-7).
 #
-# We build all three on a tiny detector that trains on a CPU in well under a minute, on synthetic
+# We build all three on a tiny detector that trains on a CPU in seconds, on synthetic
 # scenes of *irregular* objects (thin rotated bars, L shapes, triangles: the box centre is not
 # where the object's mass is), then on MNIST digits placed on a canvas. We measure mAP, AP50 and
 # AP75 with `torchmetrics` (COCO protocol) over several seeds, beside the poster's Table 2.
 
 # %% [markdown]
 # ## Parameters
-# Teaching size: 3 training settings x 3 seeds of a ~80k-parameter detector on 600 scenes of
-# 64 x 64 pixels (about 20-40 s per run on a 2-core CPU, more on a busy one), plus two runs on
-# digit scenes. `PAPER_SCALE = True` trains on 5,000 scenes for longer with five seeds (an hour or
+# Teaching size: 3 training settings x 3 seeds of a ~80k-parameter detector on 300 scenes of
+# 64 x 64 pixels, 6 epochs in batches of 8 (small batches: more steps for the same compute),
+# plus two runs on digit scenes; the training cell prints each run's time and the last cell the
+# chapter's. `PAPER_SCALE = True` trains on 5,000 scenes for longer with five seeds (an hour or
 # more on a CPU).
 
 # %% tags=["parameters"]
 PAPER_SCALE = False
 
-N_TRAIN = 600  # training scenes (1-3 objects each)
-N_TEST = 300  # test scenes
+N_TRAIN = 300  # training scenes (1-3 objects each)
+N_TEST = 200  # test scenes
 EPOCHS = 6
-BATCH_SIZE = 32
+BATCH_SIZE = 8
 LR = 3e-3
 WIDTH = 32  # channels of the detector
 SEEDS = (0, 1, 2)
@@ -61,18 +62,20 @@ SCORE_THRESHOLD = 0.6  # eq. (5): IAC score above which an anchor is positive
 GAMMA = 0.5  # eq. (7): weight of the distance penalty in CL-balanced NMS
 GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 DIGITS = (0, 1, 2, 3, 4)  # MNIST digits of the second set
-N_DIGIT_TRAIN, N_DIGIT_TEST, DIGIT_SEEDS = 600, 200, (0,)
+N_DIGIT_TRAIN, N_DIGIT_TEST, DIGIT_SEEDS = 300, 200, (0,)
 if PAPER_SCALE:
-    N_TRAIN, N_TEST, EPOCHS, WIDTH, SEEDS = 5000, 1000, 20, 64, (0, 1, 2, 3, 4)
+    N_TRAIN, N_TEST, EPOCHS, BATCH_SIZE, WIDTH, SEEDS = 5000, 1000, 20, 32, 64, (0, 1, 2, 3, 4)
     N_DIGIT_TRAIN, N_DIGIT_TEST, DIGIT_SEEDS = 5000, 1000, (0, 1, 2)
 
 # %%
 import statistics
+import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
-from torchvision.ops import batched_nms
+from IPython.display import display
+from torchvision.ops import batched_nms, box_iou
 
 import cplus_edu
 from cplus_edu.data import load_mnist, make_digit_scenes, make_shape_scenes
@@ -83,19 +86,29 @@ from cplus_edu.detection import (
     class_prob_per_gt,
     draw_boxes,
     plot_anchor_labels,
+    plot_detections,
     plot_nms_clusters,
     plot_sensitivity,
     sensitivity_maps,
 )
 from cplus_edu.experiments import (
+    TABLE2_STEPS,
+    Claim,
+    check_ledger,
+    claims_markdown,
     component_table,
     format_component_table,
+    format_steps,
     gamma_sweep,
     misalignment_shares,
+    paired_step,
+    paired_verdict,
+    row_summary,
     run_components,
     score_iou_correlation,
 )
 
+START = time.perf_counter()
 # tiny models: one thread is faster than two that wait for each other on a busy 2-core machine
 torch.set_num_threads(1)
 cplus_edu.seed_everything(0)
@@ -123,7 +136,7 @@ print(f"{len(train)} training scenes, objects per class {dict(zip(train.class_na
 # %% [markdown]
 # ## Training: three settings x several seeds
 # Every run trains the same `TinyDetector` (four conv layers, a RetinaNet-style head on strides 8
-# and 16, 480 anchors) from the same initial weights for a seed:
+# and 16, 480 anchors) from the same initial weights and data order for a seed:
 #
 # * **baseline**: RetinaNet's rule (IoU >= 0.5 positive, < 0.4 negative), focal loss + GIoU;
 # * **+ IAC**: eq. (5) with the IAC score, using the model's own (detached) class probabilities;
@@ -148,11 +161,13 @@ assert all(r.history.loss[-1] < r.history.loss[0] for r in study.runs.values())
 # ## Task spatial misalignment, made visible
 # For a detection we take the gradient of its classification score and of its four box
 # coordinates with respect to the input pixels (the poster's Figure 1 idea). Bright pixels are
-# the ones that would change the answer most.
+# the ones that would change the answer most. The figure shows the first seed's baseline
+# detector; the measurement below uses every seed's.
 
 # %%
-base = study.runs[("baseline", SEEDS[0])].model
-shares = misalignment_shares(base, test, max_objects=60)
+shares_by_seed = {s: misalignment_shares(study.runs[("baseline", s)].model, test, max_objects=40)
+                  for s in SEEDS}  # fmt: skip
+base, shares = study.runs[("baseline", SEEDS[0])].model, shares_by_seed[SEEDS[0]]
 fig, axes = plt.subplots(3, 3, figsize=(11, 10))
 for row, (i, j, anchor) in zip(axes, shares["index"][:3].tolist()):
     cls_map, box_map = sensitivity_maps(base, test.images[i], anchor, int(test.labels[i][j]))
@@ -165,19 +180,27 @@ plt.show()
 
 # %% [markdown]
 # The same, measured over the test objects: for each object's best detection, the share of each
-# map on the object's interior, on a 2-pixel band around its outline, and on the background.
+# map on the object's interior, on a 2-pixel band around its outline, and on the background
+# (mean over the detections of each seed's baseline detector).
 
 # %%
 regions = ("interior", "boundary", "outside")
-cls_share, box_share = shares["cls"].mean(0), shares["box"].mean(0)
-print(f"{len(shares['cls'])} detections       " + "  ".join(f"{r:>9s}" for r in regions))
-print("classification map  " + "  ".join(f"{v:9.3f}" for v in cls_share.tolist()))
-print("localisation map    " + "  ".join(f"{v:9.3f}" for v in box_share.tolist()))
-boundary_more = (shares["box"][:, 1] > shares["cls"][:, 1]).float().mean().item()
-print(f"the localisation map puts more weight on the outline than the classification map "
-      f"for {100 * boundary_more:.0f}% of the detections")  # fmt: skip
-# the poster's Figure 1 claim, measured: localisation leans on the margins more than classification
-assert box_share[1] > cls_share[1] and boundary_more > 0.6
+boundary_gap, boundary_more = [], []
+print("seed  map             " + "  ".join(f"{r:>9s}" for r in regions) + "  detections")
+for seed, sh in shares_by_seed.items():
+    for name, key in (("classification", "cls"), ("localisation", "box")):
+        values = "  ".join(f"{v:9.3f}" for v in sh[key].mean(0).tolist())
+        print(f"{seed:>4d}  {name:<14s}  {values}  {len(sh[key]):>10d}")
+    boundary_gap.append(float((sh["box"][:, 1] - sh["cls"][:, 1]).mean()))
+    boundary_more.append(float((sh["box"][:, 1] > sh["cls"][:, 1]).float().mean()))
+misalignment = paired_verdict(boundary_gap)
+print("boundary share, localisation minus classification, per seed:",
+      misalignment.describe(digits=3))  # fmt: skip
+print("share of detections whose localisation map leans more on the outline, per seed:",
+      ", ".join(f"{100 * v:.0f}%" for v in boundary_more))  # fmt: skip
+# the poster's Figure 1 claim, measured: localisation leans on the margins more than
+# classification, for most detections of every seed's detector
+assert misalignment.low > 0 and min(boundary_more) > 0.6
 
 # %% [markdown]
 # ## The hedge: does the score rank boxes by their placement?
@@ -194,29 +217,32 @@ for name, values in corr.items():
         f"{name:<12s} score-IoU correlation {statistics.fmean(values):.3f} "
         f"± {statistics.stdev(values):.3f}  per seed {[round(v, 3) for v in values]}"
     )
-mean_corr = {name: statistics.fmean(v) for name, v in corr.items()}
-# the score does rank boxes by placement, but the DC loss does not make it rank them better here
-assert min(mean_corr.values()) > 0.3
-assert abs(mean_corr["+ IAC + DC"] - mean_corr["baseline"]) < 0.05
+dc_alignment = paired_verdict([d - b for d, b in zip(corr["+ IAC + DC"], corr["baseline"])])
+print(f"+ IAC + DC minus baseline, paired per seed: {dc_alignment.describe(digits=3)}")
+print(f"  -> {dc_alignment.verdict}")
+# the score does rank boxes by placement, but the DC loss does not make it rank them better
+# beyond the seed noise here
+assert min(statistics.fmean(v) for v in corr.values()) > 0.3
+assert dc_alignment.low < 0, dc_alignment
 
 # %% [markdown]
 # ## The component table (poster Table 2)
 # The poster's numbers are COCO val 2017 with a ResNet-50 RetinaNet; ours are a tiny detector on
-# synthetic scenes, so only the *direction* and rough size of each step can be compared. The last
-# row applies CL-balanced NMS (gamma below) to the stored predictions of the third setting.
+# synthetic scenes, so only the *direction* of each step can be compared. The last row applies
+# CL-balanced NMS (gamma below) to the stored predictions of the third setting. Below the table,
+# each step of Table 2 as a paired difference (the same seed's runs share their initial weights
+# and data order), with the 95 % interval of its mean that the course's one verdict rule reads
+# (`cplus_edu/experiments/verdicts.py`).
 
 # %%
 rows = component_table(study)
 print(format_component_table(rows))
-table = {r["row"]: r for r in rows}
-for r in rows[1:]:
-    print(f"{r['row']:<22s} AP gain per seed: {[round(g, 2) for g in r['gain_per_seed']]}")
-# What the numbers support at this scale: no step moves AP by more than its spread over seeds.
-for r in rows[1:]:
-    mean, std = r["gain"]
-    assert abs(mean) < 2 * std + 0.3, f"{r['row']}: a clear effect, {mean:+.2f} ± {std:.2f}"
-# and the poster's steps (+0.5 / +0.7 / +0.4 AP) are smaller than our seed-to-seed spread
-assert max(r["map"][1] for r in rows) > 0.5
+print()
+print(format_steps(study))
+steps = {name: paired_step(study, row, ref) for name, row, ref in TABLE2_STEPS}
+# What the numbers support at this scale: no step moves AP by as much as 2 points on average
+for name, step in steps.items():
+    assert abs(step.mean) < 2.0, f"{name}: a large effect, {step.describe()}"
 
 # %% [markdown]
 # ## CL-balanced NMS: how much does gamma matter?
@@ -290,7 +316,7 @@ alpha_slider = widgets.FloatSlider(value=ALPHA, min=0.0, max=1.0, step=0.05, des
                                    continuous_update=False)  # fmt: skip
 out = widgets.interactive_output(show_alpha, {"alpha": alpha_slider})
 out.layout.height = "480px"
-display(widgets.VBox([alpha_slider, out]))  # noqa: F821
+display(widgets.VBox([alpha_slider, out]))
 
 # %% [markdown]
 # ## Slider: which box each cluster keeps (eq. 6-7)
@@ -332,12 +358,13 @@ gamma_slider = widgets.FloatSlider(value=GAMMA, min=0.0, max=3.0, step=0.25, des
                                    continuous_update=False)  # fmt: skip
 out = widgets.interactive_output(show_gamma, {"gamma": gamma_slider})
 out.layout.height = "480px"
-display(widgets.VBox([gamma_slider, out]))  # noqa: F821
+display(widgets.VBox([gamma_slider, out]))
 
 # %% [markdown]
 # ## A second set: MNIST digits on a canvas
 # Digits are less irregular than L shapes, but their boxes also hold much background (a 1 is a
-# thin stroke). One or two seeds of the baseline and the full method.
+# thin stroke). The baseline and the full method, with the seeds of `DIGIT_SEEDS` (one at
+# teaching size: a direction, not a verdict).
 
 # %%
 digit_images, digit_labels = load_mnist("train", classes=DIGITS, n_per_class=400)
@@ -348,47 +375,89 @@ digit_study = run_components(digit_train, digit_test, seeds=DIGIT_SEEDS,
                                        "+ IAC + DC": {"iac": True, "dynamic": True}},
                              epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LR, width=WIDTH,
                              alpha=ALPHA, score_threshold=SCORE_THRESHOLD, gamma=GAMMA)  # fmt: skip
-digit_rows = component_table(digit_study)
-print(format_component_table(digit_rows))
-digit_gain = {r["row"]: r["gain"][0] for r in digit_rows}
-# on digits the full method is ahead of the baseline (one seed at teaching size: direction only)
-assert digit_gain["+ IAC + DC + CL-NMS"] > 0
-fig, axes = plt.subplots(1, 5, figsize=(12, 2.6))
+print(format_component_table(component_table(digit_study)))
+digit_gain = paired_step(digit_study, "+ IAC + DC + CL-NMS", "baseline")
+print(f"whole method minus baseline, AP: {digit_gain.describe(digits=2)} -> {digit_gain.verdict}")
+assert all(r.history.loss[-1] < r.history.loss[0] for r in digit_study.runs.values())
+
+# %% [markdown]
+# What the full detector finds on the first test scenes: ground truth dashed red with its digit
+# under the box, detections (score > 0.3, after CL-balanced NMS) orange with their digit and
+# score above it. Below, which digit the best-placed detection of each test digit (IoU > 0.5)
+# names: class *k* is the digit *k* in the data, the boxes and the labels drawn, so a wrong name
+# is the detector's own mistake (a tiny detector trained for seconds finds digits far better than
+# it tells them apart).
+
+# %%
 final = apply_nms(digit_study.runs[("+ IAC + DC", DIGIT_SEEDS[0])].raw, gamma=GAMMA)
+fig, axes = plt.subplots(1, 5, figsize=(13, 3.0))
 for ax, i in zip(axes, range(5)):
-    ax.imshow(digit_test.images[i, 0], cmap="gray")
-    keep = final[i]["scores"] > 0.3
-    draw_boxes(ax, final[i]["boxes"][keep], labels=final[i]["labels"][keep],
-               names=digit_test.class_names, color="tab:orange")  # fmt: skip
-    ax.set_xticks([])
-    ax.set_yticks([])
-fig.suptitle("Digit scenes: detections with score > 0.3 (+ IAC + DC, CL-balanced NMS)")
+    plot_detections(ax, digit_test.images[i], final[i], digit_test.boxes[i], digit_test.labels[i],
+                    digit_test.class_names, min_score=0.3, title=f"test scene {i}")  # fmt: skip
+fig.suptitle("Digit scenes: ground truth (red, dashed) and detections with score > 0.3 (orange)")
+fig.tight_layout()
 plt.show()
+confusion = torch.zeros(len(DIGITS), len(DIGITS), dtype=torch.long)
+for det, boxes, labels in zip(final, digit_test.boxes, digit_test.labels):
+    if len(det["boxes"]):
+        iou, best = box_iou(boxes, det["boxes"]).max(dim=1)  # best-placed detection per digit
+        for true, named in zip(labels[iou > 0.5].tolist(), det["labels"][best[iou > 0.5]].tolist()):
+            confusion[true, named] += 1
+total = sum(len(b) for b in digit_test.boxes)
+print(f"{int(confusion.sum())} of {total} test digits have a detection with IoU > 0.5; it names")
+print(f"the right digit for {int(confusion.trace())} of them. Rows: true digit, columns: named:")
+print("     " + "".join(f"{d:>5d}" for d in DIGITS))
+for d, row in zip(DIGITS, confusion.tolist()):
+    print(f"{d:>5d}" + "".join(f"{v:>5d}" for v in row))
 
 # %% [markdown]
 # ## What we measured vs the paper
-# Teaching-size numbers (3 seeds, 600 scenes, 6 epochs; the cells above print and assert them).
-# The poster's are ResNet-50 RetinaNet on COCO val 2017.
-#
-# * **Localisation looks at the margins more than classification** (Figure 1, qualitative):
-#   boundary-band share 0.40 (box map) vs 0.33 (score map), larger for 85% of 60 detections.
-#   **Holds.**
-# * **+ IAC** (paper AP 35.9 -> 36.4): ours 14.1 ± 0.6 -> 13.7 ± 1.3, gain -0.4 ± 0.7.
-#   **Does not reproduce at this scale.**
-# * **+ DC loss** (paper AP -> 37.1, AP75 39.1 -> 39.7): ours AP 14.5 ± 1.3, gain +0.4 ± 0.9
-#   over the baseline; AP75 7.7 ± 2.2 against 6.1 ± 0.9. **Does not reproduce at this scale**
-#   (AP75 in direction only).
-# * **The DC loss aligns score and IoU** (its mechanism): score-IoU correlation 0.51 -> 0.51.
-#   **Does not reproduce at this scale.**
-# * **+ CL-balanced NMS** (paper AP -> 37.5): ours +0.0 AP at gamma 0.5, although the kept boxes
-#   change on 91% of the test images. **Does not reproduce at this scale.**
-# * **The whole method on a second data set** (paper VOC 2007: 78.2 -> 79.7 mAP): digits, one
-#   seed: AP 19.3 -> 21.9, AP75 18.5 -> 25.9. **Holds in direction only.**
-#
-# Plainly: at this size every step of Table 2 is smaller than the spread between seeds, so
-# our shape scenes neither confirm nor refute the poster's +0.4 to +0.7 AP steps; the
-# misalignment the poster starts from is clearly there. The one positive result (digits) is a
-# single seed.
+# The poster's numbers are ResNet-50 RetinaNet on COCO val 2017 (and VOC 2007 for the second data
+# set); ours are this run's teaching-size detectors on synthetic scenes. Each verdict is the
+# course's one rule on paired per-seed differences (positive = the poster's direction); the data
+# differ, so only directions are compared, not sizes.
+
+
+# %%
+n_seeds = f"{len(SEEDS)} seeds, shape scenes"
+claims = [
+    Claim("07-misalignment", "Task spatial misalignment: the localiser is more sensitive to an "
+          "object's margins than the classifier (Figure 1)", "qualitative (saliency figure)",
+          f"boundary-band share, box minus score map, per seed: {misalignment.describe(digits=3)};"
+          f" box larger for {min(boundary_more):.0%} to {max(boundary_more):.0%} of the "
+          f"detections of each seed's baseline", misalignment.verdict),
+    Claim("07-iac", "+ IAC anchor assignment (Table 2, COCO val, R50 RetinaNet)",
+          "AP 35.9 -> 36.4, AP50 56.1 -> 56.5, AP75 38.6 -> 39.1",
+          f"{row_summary(study, 'baseline')} -> {row_summary(study, '+ IAC')}; AP step "
+          f"{steps['+ IAC'].describe(digits=2)} ({n_seeds})", steps["+ IAC"].verdict),
+    Claim("07-dc-loss", "+ DC loss on top of IAC (Table 2)", "AP 37.1, AP50 56.3, AP75 39.7",
+          f"{row_summary(study, '+ IAC + DC')}; AP step {steps['+ DC'].describe(digits=2)}, "
+          f"AP75 step {paired_step(study, '+ IAC + DC', '+ IAC', 'map_75').describe(digits=2)}; "
+          f"score-IoU correlation {dc_alignment.describe(digits=3)} vs baseline ({n_seeds})",
+          steps["+ DC"].verdict),
+    Claim("07-cl-nms", "+ CL-balanced NMS on top of IAC + DC (Table 2)",
+          "AP 37.5, AP50 56.9, AP75 40.0",
+          f"{row_summary(study, '+ IAC + DC + CL-NMS')} at gamma {GAMMA}; AP step "
+          f"{steps['+ CL-NMS'].describe(digits=2)}; kept boxes change on "
+          f"{changed / len(raw_full):.0%} of the images ({n_seeds})", steps["+ CL-NMS"].verdict),
+    Claim("07-second-dataset", "The three components together improve a second data set "
+          "(Table 2, VOC 2007 mAP 78.2 -> 79.7)", "+1.5 mAP",
+          f"MNIST digit scenes, n = {len(DIGIT_SEEDS)} seed(s): "
+          f"{row_summary(digit_study, 'baseline')} -> "
+          f"{row_summary(digit_study, '+ IAC + DC + CL-NMS')}; AP {digit_gain.describe(digits=2)}",
+          digit_gain.verdict),
+]  # fmt: skip
+display(claims_markdown(claims))
+check_ledger(claims, "07_detection")
+print(f"chapter run time: {time.perf_counter() - START:.0f} s")
+
+# %% [markdown]
+# Plainly: at this size every step of Table 2 is smaller than the spread between seeds, so our
+# shape scenes neither confirm nor refute the poster's +0.4 to +0.7 AP steps (the rule says
+# *inconclusive at this scale* wherever the interval of a step contains 0); the misalignment the
+# poster starts from is there on every seed. The digit set has one seed at teaching size: the
+# table shows its direction, and the rule, with no spread to compare it to, cannot call it more
+# than inconclusive (`PAPER_SCALE = True` runs three).
 
 # %% [markdown]
 # ## Try this

@@ -9,6 +9,9 @@ from cplus_edu.experiments import (
     ComponentStudy,
     component_table,
     format_component_table,
+    format_steps,
+    paired_step,
+    row_summary,
     score_iou_correlation,
 )
 
@@ -22,16 +25,39 @@ def fake_study():
     return study
 
 
-def test_component_table_means_spreads_and_paired_gains():
-    rows = component_table(fake_study())
+def test_component_table_means_spreads_and_paired_steps():
+    study = fake_study()
+    rows = component_table(study)
     assert [r["row"] for r in rows] == ["baseline", "+ IAC", "+ IAC + DC"]
     iac = rows[1]
     assert iac["map"][0] == pytest.approx(12.5)
     assert iac["map"][1] == pytest.approx(2.1213, abs=1e-3)
-    assert iac["gain_per_seed"] == pytest.approx([1.0, 2.0])
-    assert iac["paper"] == PAPER_DETECTION_TABLE["+ IAC"]
+    assert iac["paper"] == PAPER_DETECTION_TABLE["+ IAC"] and iac["seeds"] == [0, 1]
     text = format_component_table(rows)
-    assert "35.9" in text and "12.5" in text and "+1.50" in text
+    assert "35.9" in text and "12.5 ± 2.1" in text and "(n = 1)" not in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    # IAC - baseline per seed: +1, +2 (points); t(0.975, 1) = 12.706 -> 1.5 ± 12.706 * 0.5
+    step = paired_step(study, "+ IAC", "baseline")
+    assert (step.n, step.up) == (2, 2) and step.mean == pytest.approx(1.5)
+    assert step.low == pytest.approx(1.5 - 12.706 * 0.5, abs=1e-3)
+    assert step.verdict == "inconclusive at this scale"
+    # DC on top of IAC: +2, -2 -> mean 0
+    assert paired_step(study, "+ IAC + DC", "+ IAC").mean == pytest.approx(0.0, abs=1e-9)
+    steps = format_steps(study).splitlines()
+    assert [line.split()[0] for line in steps[2:]] == ["+", "+"]
+    assert "+0.5" in steps[2] and "+1.50 [" in steps[2] and "inconclusive" in steps[2]
+    assert max(len(line) for line in steps) <= 100
+
+
+def test_one_seed_says_n_1_instead_of_a_zero_spread():
+    study = ComponentStudy()
+    for row in ("baseline", "+ IAC + DC"):
+        study.metrics[row] = {0: {"map": 0.2, "map_50": 0.4, "map_75": 0.1}}
+    text = format_component_table(component_table(study))
+    assert "(n = 1)" in text and "± 0.0" not in text
+    assert row_summary(study, "baseline") == "AP 20.0, AP50 40.0, AP75 10.0"
+    assert row_summary(fake_study(), "+ IAC").startswith("AP 12.5 ± 2.1, AP50 25.0 ± 4.2")
+    assert paired_step(study, "+ IAC + DC", "baseline").verdict == "inconclusive at this scale"
 
 
 def test_score_iou_correlation_sees_a_calibrated_and_a_reversed_detector():

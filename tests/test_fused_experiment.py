@@ -7,12 +7,14 @@ from torchmetrics.classification import MulticlassJaccardIndex
 from cplus_edu.data import make_segmentation_scenes
 from cplus_edu.experiments import (
     FusedConfig,
+    describe_pair,
     example_columns,
+    pos_crf_changes,
     results_table,
     run_fused_experiment,
     segmentation_scores,
 )
-from cplus_edu.experiments.fused import METHODS
+from cplus_edu.experiments.fused import METHODS, FusedResults
 
 
 def test_scenes_shapes_kinds_and_determinism():
@@ -74,9 +76,52 @@ def test_tiny_run_end_to_end():
     assert len(table) == 2 + len(METHODS)
     assert [line.split("  ")[0].strip() for line in table[2:]] == list(METHODS)
     assert "62.91" in table[2] and "74.98" in table[3] and "±" in table[2]
-    columns = example_columns(results, rows=(0, 2))
-    assert columns["fused + POS-CRF"].shape == (2, 16, 16)
+    columns = example_columns(results, rows=(0, 2), weight=10.0)
+    assert columns["fused + POS-CRF (w 10)"].shape == (2, 16, 16)
     assert columns["objectness"].is_floating_point()
+    assert max(len(line) for line in table) <= 100
+    changes = pos_crf_changes(results, 10.0)
+    assert changes.shape == (3,) and changes.dtype == torch.int64 and (changes >= 0).all()
+    expected = (columns["fused + CRF"] != columns["fused + POS-CRF (w 10)"]).flatten(1).sum(1)
+    assert changes[[0, 2]].tolist() == expected.tolist()
     assert results.differences("softmax", "fused", "mIoU") == [
         b - a for a, b in zip(results.runs["softmax"]["mIoU"], results.runs["fused"]["mIoU"])
     ]
+
+
+def _fake_results(softmax_miou, fused_miou):
+    runs = {"softmax": {"mIoU": softmax_miou}, "fused": {"mIoU": fused_miou}}
+    return FusedResults(FusedConfig(), runs, [], None, None, {}, {})
+
+
+def test_describe_pair_reads_the_paired_differences_with_the_shared_rule():
+    text, evidence = describe_pair(_fake_results([70.0, 69.0, 71.0], [72.0, 70.5, 73.5]),
+                                   "softmax", "fused", "mIoU")  # fmt: skip
+    # differences +2.0, +1.5, +2.5: mean +2.0, sd 0.5, t(0.975, 2) = 4.303 -> +2.0 ± 1.24
+    assert evidence.n == 3 and evidence.up == 3 and evidence.verdict == "holds"
+    assert evidence.low == pytest.approx(2.0 - 4.303 * 0.5 / 3**0.5, abs=1e-3)
+    assert text.startswith("softmax 70.0 ± 1.0 → fused 72.0 ± 1.5; paired +2.0 [+0.8, +3.2]")
+    # one collapsed seed: the interval reaches far below 0, the verdict is inconclusive
+    _, collapsed = describe_pair(_fake_results([70.0, 69.0, 71.0], [68.0, 70.0, 30.0]),
+                                 "softmax", "fused", "mIoU")  # fmt: skip
+    assert collapsed.verdict == "inconclusive at this scale" and collapsed.up == 1
+
+
+def test_recall_plot_draws_every_seed_and_stays_in_range():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cplus_edu.viz import plot_recall_by_kind
+
+    per_seed = {
+        "softmax": {"recall large": [95.0, 96.0, 94.0], "recall small": [40.0, 35.0, 38.0]},
+        "fused": {"recall large": [95.0, 96.0, 5.0], "recall small": [30.0, 20.0, 2.0]},
+    }
+    fig = plot_recall_by_kind(per_seed, ("recall large", "recall small"))
+    ax = fig.axes[0]
+    dots = sorted(float(y) for c in ax.collections for _, y in c.get_offsets())
+    values = sorted(v for m in per_seed.values() for vals in m.values() for v in vals)
+    assert dots == values  # one dot per seed, at its value
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == sorted(round(sum(v) / 3, 6) for m in per_seed.values() for v in m.values())
+    assert ax.get_ylim() == (0, 100)

@@ -30,6 +30,7 @@ _EXPORTS = {
     "sensitivity_shares": "sensitivity",
     "mask_regions": "sensitivity",
     "draw_boxes": "plots",
+    "plot_detections": "plots",
     "plot_anchor_labels": "plots",
     "plot_nms_clusters": "plots",
     "plot_sensitivity": "plots",

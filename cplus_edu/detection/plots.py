@@ -8,7 +8,13 @@ from matplotlib.patches import Rectangle
 
 from cplus_edu.detection.nms import cl_balanced_nms, nms_clusters
 
-__all__ = ["draw_boxes", "plot_anchor_labels", "plot_nms_clusters", "plot_sensitivity"]
+__all__ = [
+    "draw_boxes",
+    "plot_detections",
+    "plot_anchor_labels",
+    "plot_nms_clusters",
+    "plot_sensitivity",
+]
 
 
 def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=None, names=None):
@@ -18,6 +24,56 @@ def draw_boxes(ax, boxes, color="tab:red", lw=1.5, ls="-", alpha=1.0, labels=Non
                                ec=color, lw=lw, ls=ls, alpha=alpha))  # fmt: skip
         if labels is not None and names is not None:
             ax.text(b[0] - 0.5, b[1] - 1.5, names[int(labels[k])], color=color, fontsize=8)
+
+
+_DARK = {"facecolor": "black", "alpha": 0.6, "pad": 0.4, "linewidth": 0}  # labels stay readable
+
+
+def _free_spot(x: float, y: float, taken: list, step: float, width: float = 14.0) -> float:
+    """``y`` moved by ``step`` until no label in ``taken`` starts within ``width`` pixels."""
+    while any(abs(x - tx) < width and abs(y - ty) < abs(step) * 0.9 for tx, ty in taken):
+        y += step
+    taken.append((x, y))
+    return y
+
+
+def plot_detections(ax, image, detections, gt_boxes, gt_labels, names, min_score=0.3, title=""):
+    """Ground truth (red, dashed, its class under the box) and what the detector says about it:
+    for each object the best-scored detection above ``min_score`` that overlaps it (IoU > 0.5;
+    orange, ``class score`` above the box), and detections that overlap no object (orange,
+    dotted). Further overlapping detections are counted in the x label, not drawn, so no label
+    is drawn over another. ``detections``: ``{"boxes", "scores", "labels"}`` of one image.
+    Returns the number of detections not drawn."""
+    from torchvision.ops import box_iou
+
+    ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    size = image.shape[-1]
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    keep = detections["scores"] > min_score
+    boxes, scores = detections["boxes"][keep], detections["scores"][keep]
+    labels = detections["labels"][keep]
+    iou = box_iou(gt_boxes, boxes) if len(boxes) and len(gt_boxes) else torch.zeros(0, len(boxes))
+    best = {int(torch.where(row > 0.5, scores, -1.0).argmax()) for row in iou if (row > 0.5).any()}
+    stray = [k for k in range(len(boxes)) if not (iou[:, k] > 0.5).any()]
+    taken: list = []
+    draw_boxes(ax, gt_boxes, color="tab:red", lw=1.2, ls="--")
+    for b, y in zip(gt_boxes.tolist(), gt_labels.tolist()):
+        ty = _free_spot(b[0] - 0.5, b[3] + 0.5, taken, 5.0)
+        ax.text(b[0] - 0.5, ty, names[int(y)], color="tab:red", fontsize=8, va="top", bbox=_DARK)
+    for k in sorted(best) + stray:
+        b = boxes[k].tolist()
+        draw_boxes(ax, boxes[k : k + 1], color="tab:orange", lw=1.5, ls="-" if k in best else ":")
+        ty = _free_spot(b[0] - 0.5, max(b[1] - 1.0, 3.0), taken, -5.0)
+        ax.text(b[0] - 0.5, ty, f"{names[int(labels[k])]} {float(scores[k]):.2f}",
+                color="tab:orange", fontsize=8, bbox=_DARK)  # fmt: skip
+    hidden = len(boxes) - len(best) - len(stray)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"{hidden} lower-scored overlapping detection(s) not drawn" if hidden else "",
+                  fontsize=7)  # fmt: skip
+    ax.set_title(title, fontsize=9)
+    return hidden
 
 
 def _image(ax, image, title):

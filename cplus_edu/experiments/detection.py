@@ -25,6 +25,7 @@ from cplus_edu.detection.detector import TinyDetector
 from cplus_edu.detection.evaluate import detection_map
 from cplus_edu.detection.sensitivity import sensitivity_maps, sensitivity_shares
 from cplus_edu.detection.train import DetectionCriterion, apply_nms, detect_raw, train_detector
+from cplus_edu.experiments.verdicts import Evidence, paired_verdict
 
 __all__ = [
     "PAPER_DETECTION_TABLE",
@@ -35,6 +36,10 @@ __all__ = [
     "run_components",
     "component_table",
     "format_component_table",
+    "TABLE2_STEPS",
+    "paired_step",
+    "row_summary",
+    "format_steps",
     "gamma_sweep",
     "score_iou_correlation",
     "misalignment_shares",
@@ -53,6 +58,12 @@ DETECTION_SETTINGS = {
     "+ IAC + DC": {"iac": True, "dynamic": True},
 }
 DETECTION_ROWS = tuple(PAPER_DETECTION_TABLE)
+#: Table 2's steps: (short name, row, the row it adds to)
+TABLE2_STEPS = (
+    ("+ IAC", "+ IAC", "baseline"),
+    ("+ DC", "+ IAC + DC", "+ IAC"),
+    ("+ CL-NMS", "+ IAC + DC + CL-NMS", "+ IAC + DC"),
+)
 _METRICS = ("map", "map_50", "map_75")
 
 
@@ -130,10 +141,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def component_table(study: ComponentStudy) -> list[dict]:
-    """One dict per row: the paper's AP / AP50 / AP75 and ours (mean, std over seeds, percent),
-    plus the per-seed gain over the baseline for AP."""
+    """One dict per row: the paper's AP / AP50 / AP75, ours (mean, std over seeds, percent) and
+    the seeds. Paired steps between rows: :func:`paired_step`."""
     rows = []
-    base = study.metrics.get("baseline", {})
     for row in DETECTION_ROWS:
         if row not in study.metrics:
             continue
@@ -141,26 +151,55 @@ def component_table(study: ComponentStudy) -> list[dict]:
         entry = {"row": row, "paper": PAPER_DETECTION_TABLE[row], "seeds": sorted(per_seed)}
         for m in _METRICS:
             entry[m] = _mean_std([100 * per_seed[s][m] for s in sorted(per_seed)])
-        gains = [100 * (per_seed[s]["map"] - base[s]["map"]) for s in sorted(per_seed) if s in base]
-        entry["gain"] = _mean_std(gains) if gains else (0.0, 0.0)
-        entry["gain_per_seed"] = gains
         rows.append(entry)
     return rows
 
 
+def _cell(mean: float, std: float, n: int) -> str:
+    return f"{mean:5.1f} ± {std:3.1f}" if n > 1 else f"{mean:5.1f} (n = 1)"
+
+
 def format_component_table(rows: list[dict]) -> str:
-    """The component table as fixed-width text, ours beside the paper's."""
-    lines = [
-        f"{'setting':<22s} | {'paper AP  AP50  AP75':>20s} | {'ours AP':>12s} {'AP50':>12s} "
-        f"{'AP75':>12s} | {'AP gain vs baseline':>20s}",
-        "-" * 110,
-    ]
+    """The component table as fixed-width text, ours (mean ± std over seeds, or ``n = 1`` for a
+    single seed) beside the paper's; at most 100 characters wide."""
+    lines = [f"{'setting':<21s} | {'paper AP  AP50  AP75':>20s} | "
+             f"{'ours AP':>12s}  {'AP50':>12s}  {'AP75':>12s}", "-" * 87]  # fmt: skip
     for r in rows:
-        ours = " ".join(f"{r[m][0]:6.1f} ±{r[m][1]:4.1f}" for m in _METRICS)
+        n = len(r["seeds"])
+        ours = "  ".join(f"{_cell(*r[m], n):>12s}" for m in _METRICS)
         paper = " ".join(f"{v:5.1f}" for v in r["paper"])
-        lines.append(
-            f"{r['row']:<22s} | {paper:>20s} | {ours} | {r['gain'][0]:+6.2f} ±{r['gain'][1]:4.2f}"
-        )
+        lines.append(f"{r['row']:<21s} | {paper:>20s} | {ours}")
+    return "\n".join(lines)
+
+
+def row_summary(study: ComponentStudy, row: str) -> str:
+    """``"AP 14.2 ± 0.5, AP50 36.7 ± 1.0, AP75 6.2 ± 0.7"`` of one row (no ``±`` for one seed)."""
+    r = {x["row"]: x for x in component_table(study)}[row]
+    n = len(r["seeds"])
+    return ", ".join(f"{name} {r[m][0]:.1f}" + (f" ± {r[m][1]:.1f}" if n > 1 else "")
+                     for name, m in zip(("AP", "AP50", "AP75"), _METRICS))  # fmt: skip
+
+
+def paired_step(study: ComponentStudy, row: str, reference: str, metric: str = "map") -> Evidence:
+    """The shared verdict rule on the per-seed differences ``row − reference`` of ``metric`` in
+    percent points (the same seed's runs: same initial weights and data order)."""
+    a, b = study.metrics[reference], study.metrics[row]
+    seeds = [s for s in sorted(b) if s in a]
+    return paired_verdict([100 * (b[s][metric] - a[s][metric]) for s in seeds])
+
+
+def format_steps(study: ComponentStudy, metric: str = "map") -> str:
+    """Table 2's steps: the poster's gain, ours (paired per seed, 95 % interval, seeds up) and the
+    verdict of the shared rule; at most 100 characters wide."""
+    index = _METRICS.index(metric)
+    lines = [f"{'step':<9s} {'paper':>6s}  {'ours, paired per seed [95 % interval]':<38s}  verdict",
+             "-" * 84]  # fmt: skip
+    for name, row, reference in TABLE2_STEPS:
+        if row in study.metrics and reference in study.metrics:
+            paper = PAPER_DETECTION_TABLE[row][index] - PAPER_DETECTION_TABLE[reference][index]
+            found = paired_step(study, row, reference, metric)
+            lines.append(f"{name:<9s} {paper:+6.1f}  {found.describe(digits=2):<38s}  "
+                         f"{found.verdict}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from torchmetrics.functional.classification import multiclass_jaccard_index
 from cplus_edu.crf import CRFParams, dense_crf, pixel_objectness
 from cplus_edu.data.scenes import SegmentationScenes, make_segmentation_scenes
 from cplus_edu.experiments.tables import mean_std, text_table
+from cplus_edu.experiments.verdicts import Evidence, paired_verdict
 from cplus_edu.losses import FusedLoss
 from cplus_edu.models import TinyFCN
 from cplus_edu.train import fit, torch_threads
@@ -215,7 +216,8 @@ def run_fused_experiment(config: FusedConfig | None = None, progress: bool | Non
 
 def example_columns(results: FusedResults, rows=(0, 1, 2, 3), weight: float = 1.0) -> dict:
     """Maps ``name -> [len(rows), H, W]`` for the figure of the first seed on test scenes
-    ``rows``: ground truth, both nets' argmax, the objectness, fused + CRF and fused + POS-CRF."""
+    ``rows``: ground truth, both nets' argmax, the objectness, fused + CRF and fused + POS-CRF
+    with objectness weight ``weight`` (named in the key)."""
     index = list(rows)
     test, probs, pos = results.test, results.probs, results.objectness
     images, fused = test.images[index], probs["fused"][index]
@@ -226,15 +228,15 @@ def example_columns(results: FusedResults, rows=(0, 1, 2, 3), weight: float = 1.
         "fused": fused.argmax(1),
         "objectness": pos[index],
         "fused + CRF": crf_labels(fused, images, params),
-        "fused + POS-CRF": crf_labels(fused, images, params, pos[index], weight),
+        f"fused + POS-CRF (w {weight:g})": crf_labels(fused, images, params, pos[index], weight),
     }
 
 
 def results_table(results: FusedResults) -> str:
     """A text table shaped like the slides': method, slides' mIoU / recall, ours (mean ± std over
-    seeds), and our recall on large and on small + thin objects."""
-    header = ["method", "slides mIoU", "ours mIoU", "slides recall", "ours recall",
-              "recall large", "recall small+thin"]  # fmt: skip
+    seeds), and our recall on large and on small + thin objects (fits 100 characters)."""
+    header = ["method", "mIoU slides", "mIoU ours", "recall slides", "recall ours", "large",
+              "small+thin"]  # fmt: skip
     lines = []
     for method in METHODS:
         cells = [method, f"{SLIDES_IOU[method]:.2f}" if method in SLIDES_IOU else ""]
@@ -242,6 +244,25 @@ def results_table(results: FusedResults) -> str:
             mean, spread = results.mean_std(method, metric)
             if metric == "recall":
                 cells.append(f"{SLIDES_RECALL[method]:.2f}" if method in SLIDES_RECALL else "")
-            cells.append(f"{mean:.1f} ± {spread:.1f}")
+            cells.append(f"{mean:.1f}±{spread:.1f}")
         lines.append(cells)
     return text_table(header, lines)
+
+
+def pos_crf_changes(results: FusedResults, weight: float) -> torch.Tensor:
+    """``[N]``: on each test scene, how many pixels the objectness unary at ``weight`` relabels
+    compared with the plain CRF (the first seed's fused net, the stored softmax)."""
+    test, probs, params = results.test, results.probs["fused"], results.config.crf
+    plain = crf_labels(probs, test.images, params)
+    with_pos = crf_labels(probs, test.images, params, results.objectness, weight)
+    return (plain != with_pos).flatten(1).sum(1)
+
+
+def describe_pair(results: FusedResults, a: str, b: str, metric: str) -> tuple[str, Evidence]:
+    """``("a 70.0 ± 0.8 → b 51.9 ± 23.2; paired −18.1 [−71.7, +35.5], 0/3 up", evidence)``: the
+    two methods' ``metric`` (mean ± std over seeds) and the shared verdict rule applied to the
+    paired per-seed differences ``b − a`` (positive = the slides' direction)."""
+    evidence = paired_verdict(results.differences(a, b, metric))
+    (ma, sa), (mb, sb) = results.mean_std(a, metric), results.mean_std(b, metric)
+    text = f"{a} {ma:.1f} ± {sa:.1f} → {b} {mb:.1f} ± {sb:.1f}; paired {evidence.describe()}"
+    return text, evidence

@@ -14,10 +14,13 @@ def _label_cmap(num_classes: int):
     return ListedColormap(_CLASS_COLOURS[:num_classes])
 
 
-def plot_segmentation_panels(images, columns: dict, num_classes: int, rows=(0, 1, 2), title=None):
+def plot_segmentation_panels(
+    images, columns: dict, num_classes: int, rows=(0, 1, 2), title=None, image_titles=None
+):
     """One row per image index in ``rows``: the image, then one panel per entry of ``columns``
     (``name -> [N, H, W]``): integer maps are label maps (background dark grey), float maps
-    (objectness) are drawn in [0, max] with a colour bar. Returns the ``Figure``."""
+    (objectness) are drawn in [0, max] with a colour bar. ``image_titles`` (one per row) name
+    the image panels (default ``test image <index>``). Returns the ``Figure``."""
     import matplotlib.pyplot as plt
 
     names = list(columns)
@@ -26,7 +29,8 @@ def plot_segmentation_panels(images, columns: dict, num_classes: int, rows=(0, 1
     cmap = _label_cmap(num_classes)
     for r, index in enumerate(rows):
         axes[r, 0].imshow(images[index].permute(1, 2, 0).clamp(0, 1).numpy())
-        axes[r, 0].set_title(f"test image {index}", fontsize=8)
+        name = image_titles[r] if image_titles is not None else f"test image {index}"
+        axes[r, 0].set_title(name, fontsize=8)
         for c, name in enumerate(names, start=1):
             values = columns[name][index]
             if values.is_floating_point():
@@ -69,25 +73,29 @@ def plot_p0_histograms(p0: dict, title: str | None = None, bins: int = 40):
     return fig
 
 
-def plot_recall_by_kind(summary: dict, kinds=("recall large", "recall thin", "recall small")):
-    """Grouped bars: ``summary[method][kind] = (mean, std)`` in percent, error bars = std over
-    seeds; returns the ``Figure``."""
+def plot_recall_by_kind(per_seed: dict, kinds=("recall large", "recall thin", "recall small")):
+    """Grouped bars: ``per_seed[method][kind] = [value per seed]`` in percent; a bar is the mean
+    over seeds and black dots are the seeds themselves (a ± std bar would pass 100 % and hide a
+    collapsed seed). Returns the ``Figure``."""
     import matplotlib.pyplot as plt
 
-    methods = list(summary)
+    methods = list(per_seed)
     fig, ax = plt.subplots(figsize=(9, 4.4))
     width = 0.8 / len(methods)
     for m, method in enumerate(methods):
-        means = [summary[method][k][0] for k in kinds]
-        stds = [summary[method][k][1] for k in kinds]
-        xs = [i + (m - (len(methods) - 1) / 2) * width for i in range(len(kinds))]
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=method,
-               color=_CLASS_COLOURS[1 + m % 6])  # fmt: skip
+        for i, kind in enumerate(kinds):
+            values = [float(v) for v in per_seed[method][kind]]
+            x = i + (m - (len(methods) - 1) / 2) * width
+            ax.bar(x, sum(values) / len(values), width, color=_CLASS_COLOURS[1 + m % 6],
+                   label=method if i == 0 else None)  # fmt: skip
+            ax.scatter([x] * len(values), values, s=9, c="black", zorder=3,
+                       label="one seed" if m == i == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(kinds)), [k.replace("recall ", "") + " objects" for k in kinds])
     ax.set_ylabel("recall, % of object pixels\ngiven their class")
-    ax.set_ylim(0, 110)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    ax.set_title("Foreground recall by object kind (mean ± std over seeds)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    seeds = len(next(iter(per_seed.values()))[kinds[0]])
+    ax.set_title(f"Foreground recall by object kind (bars: mean of {seeds} seeds; dots: each seed)")
     fig.tight_layout()
     return fig
 
