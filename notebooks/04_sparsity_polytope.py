@@ -165,17 +165,18 @@ palette = test3.texture_colours
 texture_names = [f"texture {t + 1}" for t in range(len(palette))]
 
 
-def draw_snapshot(snap, textures, ax, title):
+def draw_snapshot(snap, textures, ax, title, legend=True):
     """Pixels and region means of a snapshot, coloured by the texture of their region in the
-    images the snapshot followed (`textures` of the same data)."""
+    images the snapshot followed (`textures` of the same data); a legend names the textures."""
     texture = textures[snap.image, snap.region]  # [R] texture of each region
+    names = texture_names if legend else None
     plot_simplex(snap.pixels, texture[snap.pixel_region], snap.means, texture, ax=ax,
-                 palette=palette, title=title, label_names=texture_names)  # fmt: skip
+                 palette=palette, title=title, label_names=names)  # fmt: skip
 
 
-def draw_triangle(seed, epoch, ax=None):
+def draw_triangle(seed, epoch, ax=None, legend=True):
     snap = runs[seed].snapshots[epoch]
-    draw_snapshot(snap, test3.textures, ax, f"seed {seed}, epoch {snap.epoch}")
+    draw_snapshot(snap, test3.textures, ax, f"seed {seed}, epoch {snap.epoch}", legend)
 
 
 def show_triangle(seed, epoch):
@@ -199,7 +200,7 @@ display(widgets.VBox([widgets.HBox([seed_box, epoch_slider]), triangle]))
 fig, axes = plt.subplots(2, 4, figsize=(16, 8))
 for row, seed in enumerate([best_seed, worst_seed]):
     for ax, epoch in zip(axes[row], [0, 1, EPOCHS // 2, EPOCHS]):
-        draw_triangle(seed, epoch, ax)
+        draw_triangle(seed, epoch, ax, legend=ax is axes[0, 0])
 fig.suptitle(
     "Pixel descriptors and region means on the simplex during training "
     f"(top: seed {best_seed}, bottom: seed {worst_seed})"
@@ -253,7 +254,7 @@ assert sparse4 > 0.75, sparse4
 fig = plt.figure(figsize=(11, 5))
 for k, snap in enumerate([run4.snapshots[0], run4.snapshots[-1]]):
     ax = fig.add_subplot(1, 2, k + 1, projection="3d")
-    draw_snapshot(snap, test4.textures, ax, f"M = 4, epoch {snap.epoch}")
+    draw_snapshot(snap, test4.textures, ax, f"M = 4, epoch {snap.epoch}", legend=k == 0)
     ax.view_init(elev=20, azim=35)
 fig.suptitle(f"Descriptors of {shown} test mosaics in the tetrahedron: before and after training")
 plt.show()
@@ -273,7 +274,7 @@ away4 = off_corner(means4)
 on_edge = away4 & (means4.sort(dim=1, descending=True).values[:, :2].sum(dim=1) > 0.95)
 print(
     f"all {len(means4)} test regions: {int(away4.sum())} away from a vertex, "
-    f"{int(on_edge.sum())} of them on an edge (two channels hold > 95 % of the mean)"
+    f"{int(on_edge.sum())} of them on an edge (two channels hold > 95 %)"
 )
 
 # %% [markdown]
@@ -503,7 +504,8 @@ claims = [
 display(claims_markdown(claims))
 check_ledger(claims, "04_sparsity_polytope")
 assert sparse_gain.verdict == "holds" and share_gain.verdict == "holds"
-print(f"chapter run time: {time.perf_counter() - started:.0f} s")
+print(f"chapter run time: {time.perf_counter() - started:.0f} s "
+      f"(CPU time of this process: {time.process_time():.0f} s)")  # fmt: skip
 
 # %% [markdown]
 # * **Sparsity**: in every run the region means went from the centre of the triangle to its

@@ -113,16 +113,15 @@ noisy = {p: flip_region_labels(train.mask, train.mask, p, seed=FLIP_SEED + SEEDS
          for p in NOISE_LEVELS}  # fmt: skip
 for p, labels in noisy.items():
     wrong = (labels != train.mask).flatten(1).any(dim=1).float().mean().item()
-    print(
-        f"p = {p}: {wrong:.0%} of training images have at least one wrong region label, "
-        f"{merged_share(labels):.0%} have both regions under one label"
-    )
+    print(f"p = {p}: {wrong:.0%} of training images with a wrong region label, "
+          f"{merged_share(labels):.0%} with both regions under one label")  # fmt: skip
+flipped = [p for p in NOISE_LEVELS if p > 0]
 plot_region_maps(
     train.images,
-    [train.mask, *noisy.values()],
-    ["true mask", *(f"labels, p = {p}" for p in NOISE_LEVELS)],
+    [train.mask, *(noisy[p] for p in flipped)],
+    ["true mask", *(f"labels, p = {p}" for p in flipped)],
     count=6,
-    title="Saliency scenes and their low-fidelity labels (orange = labelled salient)",
+    title="Saliency scenes and their low-fidelity labels (orange = labelled salient, blue = not)",
 )
 plt.show()
 
@@ -397,7 +396,8 @@ claims = [
 ]
 display(claims_markdown(claims))
 check_ledger(claims, "05_low_fidelity_labels")
-print(f"chapter run time: {time.perf_counter() - started:.0f} s")
+print(f"chapter run time: {time.perf_counter() - started:.0f} s "
+      f"(CPU time of this process: {time.process_time():.0f} s)")  # fmt: skip
 
 # %% [markdown]
 # How to read the rows:
