@@ -334,6 +334,7 @@ ax.plot(ns, [cas_bounds(int(n), 3, ALPHA)[0] for n in ns], "g-o", label="lower b
 ax.plot(ns, [cas_bounds(int(n), 3, ALPHA)[1] for n in ns], "g--", label="upper bound (ours)")
 ax.plot(ns, -(1 - ALPHA) * ns, "r-o", label="paper's lower bound -(1-alpha)N")
 ax.plot(ns, ALPHA * ns, "r--", label="paper's upper bound alpha N")
+ax.set_xticks(ns.tolist())
 ax.set_xlabel("regions in the image, N")
 ax.set_ylabel("CAS loss of the image")
 ax.set_title("Per-image CAS against the bounds (M = 3, alpha = 0.5)")

@@ -293,6 +293,7 @@ display(Markdown(
 for seed in SEEDS:  # region losses learn from meaningless ids, better than CE on them
     assert min(ari["CAS"][seed], ari["discriminative"][seed]) > ari["CE on region ids"][seed]
 assert all(v < true_count - 0.5 for v in segments["CAS"].values())  # CAS merges regions
+assert all(v > true_count + 0.5 for v in segments["discriminative"].values())  # it splits them
 
 # %% [markdown]
 # Ids mean nothing, so each prediction's ids were renamed before drawing (`match_region_ids`):
