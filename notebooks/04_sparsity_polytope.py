@@ -490,7 +490,9 @@ claims = [
           f"images on distinct corners: {distinct_before:.0%} untrained -> "
           f"{min(distinct_rates.values()):.0%}-{max(distinct_rates.values()):.0%} per seed; gain "
           f"{distinct_gain.describe(scale=100, unit=' points')}; {len(merging)} of "
-          f"{len(SEEDS)} seeds below 90 %", distinct_gain.verdict),
+          f"{len(SEEDS)} seeds below 90 %; M = 4 (seed {TETRA_SEED}): {int(away4.sum())} of "
+          f"{len(means4)} region means off a vertex, {int(on_edge.sum())} on an edge",
+          distinct_gain.verdict),
     Claim("04-lower-bound", "Boundedness: CAS lies in [-(1-alpha)N, alpha N (1 - 1/M)]",
           "lower bound -(1-alpha)N",
           f"a perfect two-region image scores {perfect:.2f} < {-(1 - ALPHA) * 2:.2f}; "
