@@ -42,10 +42,11 @@ class OneHotModel(torch.nn.Module):
     def __init__(self, regions):
         super().__init__()
         self.regions = regions
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # `predict` looks for the device here
 
     def forward(self, x):
         logits = 20 * F.one_hot(self.regions % 3, 3).permute(0, 3, 1, 2).float()
-        return None, logits
+        return logits, logits
 
 
 def test_descriptor_snapshot_keeps_pixels_with_their_region():
@@ -107,3 +108,41 @@ def test_simplex_plots():
     assert "alpha = 0.50" in ax.get_title() and ax.get_xlabel()
     with pytest.raises(ValueError, match="M = 3"):
         plot_simplex(torch.rand(5, 5))
+
+
+def test_corner_scores_and_a_cas_run():
+    from cplus_edu.data import make_texture_mosaics
+    from cplus_edu.experiments import corner_scores, train_cas_run
+
+    data = make_texture_mosaics(8, 12, num_regions=(2, 3), num_textures=3, seed=0)
+    pair = (data.images, data.regions)
+    run = train_cas_run(1, pair, pair, (data.images[:2], data.regions[:2]), num_channels=3,
+                        epochs=2, width=4, batch_size=4)  # fmt: skip
+    assert run.seed == 1 and [s.epoch for s in run.snapshots] == [0, 1, 2]
+    assert run.after == corner_scores(run.model, *pair)  # scored after training
+    assert 1 / 3 <= run.before[0] <= 1 and 0 <= run.before[1] <= 1
+    # one-hot outputs, region r on corner r: sparsity 1, every image on distinct corners
+    assert corner_scores(OneHotModel(data.regions), *pair) == (1.0, 1.0)
+
+
+def test_showing_every_texture_and_off_corner():
+    from cplus_edu.experiments import off_corner, showing_every_texture
+
+    textures = torch.tensor([[0, 1, -1], [1, 0, -1], [2, 0, 1], [3, 2, 1], [0, 1, 2]])
+    assert showing_every_texture(textures, at_least=1) == 4  # texture 3 first shows in image 4
+    assert showing_every_texture(textures[:3], at_least=1) == 3
+    assert showing_every_texture(textures[:1], at_least=4) == 1  # no more images than given
+    assert showing_every_texture(textures[:2], at_least=2) == 2
+    with pytest.raises(ValueError, match="no texture"):
+        showing_every_texture(torch.full((2, 2), -1))
+    means = torch.tensor([[0.95, 0.05, 0.0], [0.5, 0.5, 0.0], [0.4, 0.3, 0.3]])
+    assert off_corner(means).tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="threshold"):
+        off_corner(means, threshold=0)
+
+
+def test_simplex_legend_names_the_labels_drawn():
+    points = torch.softmax(torch.randn(12, 4), dim=1)
+    ax = plot_simplex(points, means=torch.eye(4)[:2], mean_labels=[2, 0],
+                      label_names=["a", "b", "c", "d"])  # fmt: skip
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "c"]

@@ -3,8 +3,11 @@
 - *Sparsity*: with softmax outputs the discriminator is maximised at the corners of the
   probability simplex (a convex polytope), so each region's mean descriptor should become one-hot,
   a different corner for each region: `region_means`, `sparsity`, `distinct_corners`, and
-  `descriptor_snapshot` to watch it happen during training; `cas_two_region_landscape` is the loss
-  over two region means that the chapter's alpha slider draws.
+  `descriptor_snapshot` to watch it happen during training, `train_cas_run` for one seed's run
+  (scored by `corner_scores` before and after training), `showing_every_texture` to pick images
+  for a figure and `off_corner` for the region means training left away from a corner;
+  `cas_two_region_landscape` is the loss over two region means that the chapter's alpha slider
+  draws.
 - *Boundedness*: see `cplus_edu.losses.class_agnostic.cas_bounds`.
 - *Robustness to class imbalance*: every region enters CAS through its mean, whatever its size;
   `gradient_share` measures how much of a loss's gradient falls on a region's pixels.
@@ -12,13 +15,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from cplus_edu.losses.class_agnostic import CASLoss
 from cplus_edu.losses.segments import RegionBins
+from cplus_edu.models import TinyFCN
+from cplus_edu.train import fit, predict
+from cplus_edu.utils import seed_everything
 
 
 def region_means(probabilities: Tensor, regions: Tensor, ignore_index: int = -100):
@@ -122,3 +128,65 @@ def gradient_share(loss_fn, logits: Tensor, target: Tensor, mask: Tensor) -> flo
     loss_fn(logits, target).backward()
     per_pixel = logits.grad.abs().sum(dim=1)  # [N, H, W]
     return float((per_pixel * mask).sum() / per_pixel.sum())
+
+
+def corner_scores(model, images: Tensor, regions: Tensor) -> tuple[float, float]:
+    """``(mean sparsity of the region means, share of images on distinct corners)`` of `model`'s
+    softmax on `images` `[N, C, H, W]` with region maps `regions` `[N, H, W]`."""
+    _, logits = predict(model, images)
+    means, image, _ = region_means(logits.softmax(dim=1), regions)
+    return sparsity(means).mean().item(), distinct_corners(means, image).float().mean().item()
+
+
+@dataclass
+class CASRun:
+    """One seed's CAS training: the model, one `DescriptorSnapshot` per epoch (0 = untrained) of
+    the followed images, and `corner_scores` on the test data before and after training."""
+
+    seed: int
+    model: nn.Module
+    before: tuple[float, float]
+    after: tuple[float, float]
+    snapshots: list[DescriptorSnapshot] = field(default_factory=list)
+
+
+def train_cas_run(
+    seed: int, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+    follow: tuple[Tensor, Tensor], *, num_channels: int, epochs: int, width: int = 16,
+    alpha: float = 0.5, batch_size: int = 32, lr: float = 5e-3,
+) -> CASRun:  # fmt: skip
+    """Train a `TinyFCN` with `num_channels` softmax outputs with CAS on `train` =
+    ``(images, regions)``, snapshotting the descriptors of `follow` = ``(images, regions)`` after
+    every epoch; score the untrained and the trained net on `test` = ``(images, regions)``."""
+    seed_everything(seed)
+    model = TinyFCN(in_channels=follow[0].shape[1], num_outputs=num_channels, width=width)
+    before = corner_scores(model, *test)
+    snapshots = [descriptor_snapshot(model, *follow, epoch=0)]
+
+    def keep(epoch, model, history):
+        snapshots.append(descriptor_snapshot(model, *follow, epoch=epoch + 1))
+
+    fit(model, CASLoss(alpha=alpha), train, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, on_epoch_end=keep)  # fmt: skip
+    return CASRun(seed, model, before, corner_scores(model, *test), snapshots)
+
+
+def showing_every_texture(textures: Tensor, at_least: int = 4) -> int:
+    """The smallest ``n >= at_least`` such that the first ``n`` images (`textures` `[N, K]`, the
+    texture of each cell, -1 for none) show every texture that any image shows."""
+    first: dict[int, int] = {}  # texture -> first image that shows it
+    for i, row in enumerate(textures.tolist()):
+        for t in row:
+            if t >= 0:
+                first.setdefault(t, i)
+    if not first:
+        raise ValueError("textures holds no texture (every entry is -1)")
+    return max(max(first.values()) + 1, min(at_least, len(textures)))
+
+
+def off_corner(means: Tensor, threshold: float = 0.9) -> Tensor:
+    """`[R]` bool: region means `[R, M]` whose largest component is below `threshold`, i.e. that
+    training left away from every corner of the simplex (on an edge, a face or inside)."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    return sparsity(means) < threshold

@@ -37,12 +37,20 @@ def simplex_to_cartesian(points) -> torch.Tensor:
 
 
 def plot_simplex(
-    points, labels=None, means=None, mean_labels=None, ax=None, title=None, palette=None
+    points,
+    labels=None,
+    means=None,
+    mean_labels=None,
+    ax=None,
+    title=None,
+    palette=None,
+    label_names=None,
 ):
     """Scatter softmax descriptors `points` `[N, 3]` on a triangle or `[N, 4]` in a tetrahedron.
 
     `labels` `[N]` colour the points (`palette[label]`, tab10 by default); `means` `[R, M]` are
-    drawn as large circles with a black edge, coloured by `mean_labels` `[R]`. Returns the
+    drawn as large circles with a black edge, coloured by `mean_labels` `[R]`. With
+    `label_names` (indexed by label), a legend names the labels of the means drawn. Returns the
     matplotlib `Axes` (3-D for M = 4).
     """
     import matplotlib.pyplot as plt
@@ -82,6 +90,13 @@ def plot_simplex(
             linewidths=1.5,
             zorder=3,
         )
+        if label_names is not None and mean_labels is not None:
+            shown = sorted(set(torch.as_tensor(mean_labels).tolist()))
+            handles = [
+                plt.Line2D([], [], ls="", marker="o", ms=8, mec="black", mfc=colour)
+                for colour in colours(shown, len(shown))
+            ]
+            ax.legend(handles, [label_names[v] for v in shown], fontsize=8, loc="upper right")
     ax.set_title(title or "softmax descriptors on the simplex")
     if three_d:
         ax.set_xlabel("x (tetrahedron)")
