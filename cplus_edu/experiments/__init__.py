@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "train_embedding": "hypersphere",
     "EmbeddingRun": "hypersphere",
     "embedding_report": "hypersphere",
+    "free_share": "hypersphere",
     # chapter 02: open-set background on MNIST
     "OPEN_SET_METRICS": "open_set",
     "CONFIDENCE_METRICS": "open_set",
