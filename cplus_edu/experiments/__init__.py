@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "plot_confident_gallery": "open_set",
     "plot_confidence_histogram": "open_set",
     "plot_paired_differences": "open_set",
+    "metric_table": "open_set",
+    "paired_table": "open_set",
     "CIFAR10_CLASSES": "open_set",
     "PAPER_VOC_MIOU": "open_set",
     "OpenSetData": "open_set",
