@@ -367,7 +367,7 @@ for name, shares in confidence_shares.items():
 # What this shows (asserted below):
 #
 # * Under CE a **large share of photos gets a digit with p > 0.9** on the worst run (gallery
-#   title and the shares printed above: animals and vehicles named as digits at near 100 %),
+#   title and the shares printed above: animals and vehicles named as digits, many at p > 0.9),
 #   and a smaller share on average over all runs (printed below). On the digits of interest
 #   themselves the same model is that sure of most images: on this split, confidence barely
 #   tells a photo from a digit. A softmax classifier's confidence is not a novelty detector:
