@@ -327,8 +327,8 @@ for seed in SEEDS:
     # from the smallest to the largest d, eq. (3) falls by many orders of magnitude, the measured
     # share of unseen digits inside a class ball by less than one
     assert low.predicted / top.predicted > 1e10 and low.inside[UNSEEN] / top.inside[UNSEEN] < 10
-    print(f"d = {top.d}, seed {seed}: eq. (3) predicts {top.predicted:.1e}; unseen digits inside "
-          f"a class ball: {top.inside[UNSEEN]:.1%} ({ratio:.0e} times more)")  # fmt: skip
+    print(f"d = {top.d}, seed {seed}: eq. (3) predicts {top.predicted:.1e}; unseen digits inside: "
+          f"{top.inside[UNSEEN]:.1%} ({ratio:.0e} times more)")  # fmt: skip
 
 # %%
 middle = comparisons[sorted(EMBEDDING_DIMS)[len(EMBEDDING_DIMS) // 2], SEEDS[0]]
