@@ -382,7 +382,8 @@ plt.show()
 # %%
 ALLOWED_INSIDE = 0.05  # "p close to 1" read as: at least 95 % outside every class ball
 models = list(comparisons.values())
-n_models = f"{len(models)} models (d = {', '.join(map(str, EMBEDDING_DIMS))} x seeds {SEEDS})"
+n_models = (f"{len(models)} models: d = {', '.join(map(str, EMBEDDING_DIMS))} x seeds "
+            f"{', '.join(map(str, SEEDS))}")  # fmt: skip
 noise = [r.inside["uniform-noise images"] for r in models]
 unseen = [r.inside[UNSEEN] for r in models]
 fashion = [r.inside["Fashion-MNIST"] for r in models]
@@ -401,8 +402,9 @@ claims = [
           "holds" if n_contain == len(checks) else "does not reproduce"),
     Claim("03-noise-outside", "Sec. 3.5: with a realistic feature dimension, background samples "
           "fall outside every class ball (p ~ 1) — uniform-noise images", "p ~ 1",
-          f"{max(noise):.1%} of noise images inside a ball at most, over {n_models} of a trained "
-          f"C+1 MNIST model; share outside minus 95 %: {ev_noise.describe(100)}", ev_noise.verdict),
+          f"{max(noise):.1%} of noise images inside a ball at most, over the trained C+1 MNIST "
+          f"models ({n_models}); share outside minus 95 %: {ev_noise.describe(100)}",
+          ev_noise.verdict),
     Claim("03-unseen-outside", "Sec. 3.5, same claim for real unseen background (held-out digits "
           "8-9, Fashion-MNIST)", f"1 - p = {predicted_top:.0e} at d = {top_d}",
           f"{min(unseen):.1%}-{max(unseen):.1%} of unseen digits and {min(fashion):.1%}-"
