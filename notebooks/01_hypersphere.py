@@ -297,7 +297,10 @@ plt.show()
 # 3. **the paper's $\beta = 10^{-4}$**: the paper's weights against cross-entropy on
 #    "bg -> centre", and the weighted background term as a share of the cross-entropy;
 # 4. **rejection of the novel style**: `C+1, strong` (and the paper's weights) against
-#    cross-entropy on "novel rejected".
+#    cross-entropy on "novel rejected". The paper's own claim is absolute — a novel background
+#    sample is rejected with probability close to 1 — so each run of the C+1 loss at the paper's
+#    weights also gives one number, its "novel rejected" minus 95 % (our generous reading of
+#    "close to 1", as in chapters 02 and 03), and the rule is applied to these.
 #
 # The "novel outside" column is no comparison: the paper's section 3.5 says a background sample
 # almost never falls in a class ball, whatever the loss did to get there. It is printed for
@@ -328,6 +331,9 @@ evidence = {
     "bg -> centre, paper - CE": paired_verdict(paired(bg_key, [(PAPER_RUN, ce)])),
     "novel rejected, strong - CE": paired_verdict(paired(novel_key, [(STRONG_RUN, ce)])),
     "novel rejected, paper - CE": paired_verdict(paired(novel_key, [(PAPER_RUN, ce)])),
+    "novel rejected, paper - 95%": paired_verdict(
+        [r[novel_key] - 0.95 for r in rows if r["setting"] == PAPER_RUN]
+    ),
 }
 for what, ev in evidence.items():
     print(f"{what:28} {ev.describe(digits=3):36} {ev.verdict}")
@@ -490,20 +496,23 @@ claims = [
     Claim("01-novel-rejected", "a novel background style falls outside the class balls and is "
           "rejected (sec. 3.5, eq. 3)", "probability close to 1",
           f"outside every ball {min(outside):.3f}-{max(outside):.3f} for every loss incl. CE; "
-          f"rejected {min(novel):.3f}-{max(novel):.3f}; alpha = beta = 1 minus CE: "
+          f"rejected {min(novel):.3f}-{max(novel):.3f} across the settings; paper weights' "
+          f"rejected share minus 0.95: {evidence['novel rejected, paper - 95%'].describe(digits=3)}"
+          f"; rejected, alpha = beta = 1 minus CE: "
           f"{evidence['novel rejected, strong - CE'].describe(digits=3)}, paper weights minus CE: "
           f"{evidence['novel rejected, paper - CE'].describe(digits=3)} ({n_seeds})",
-          evidence["novel rejected, strong - CE"].verdict),
+          evidence["novel rejected, paper - 95%"].verdict),
 ]  # fmt: skip
 display(claims_markdown(claims))
 if not FAST:  # one short run decides nothing: the fast mode only checks that the cells run
     check_ledger(claims, "01_hypersphere")
 
 # %% [markdown]
-# The verdict of the last row is that of the $\alpha = \beta = 1$ comparison, the setting in which
-# the background term acts; the paper's weights are printed beside it. Compare also the single
-# 16-D run of section 5 with the 3-D table: does the dimension move "novel rejected" more than
-# the loss does?
+# The verdict of the last row is that of the absolute claim: the paper's loss rejects the novel
+# style far less often than "close to 1", although nearly all of it lies outside every class
+# ball. The comparisons with cross-entropy beside it say how much the loss moves rejection. Compare
+# also the single 16-D run of section 5 with the 3-D table: does the dimension move "novel
+# rejected" more than the loss does?
 #
 # Next, chapter 02 trains on real digits and measures open-set background on MNIST.
 #
