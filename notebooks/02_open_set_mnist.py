@@ -85,6 +85,7 @@ import statistics
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 from torch import nn
 
 import cplus_edu
@@ -94,14 +95,19 @@ from cplus_edu.experiments import (
     INSIDE_METRICS,
     OPEN_SET_METRICS,
     PAPER_VOC_MIOU,
+    Claim,
     center_distances,
+    check_ledger,
+    claims_markdown,
     class_predictions,
     coi_confidence,
     draw_digit_split,
-    format_paired,
     format_table,
     make_mnist_open_set,
+    metric_table,
     paired_differences,
+    paired_table,
+    paired_verdict,
     plot_confidence_histogram,
     plot_confident_gallery,
     plot_open_set,
@@ -171,7 +177,8 @@ rows = run_open_set(data, {**main_losses, **ablation_losses}, SEEDS, make_model=
                     epochs=EPOCHS, lr=LR, keep_models=models)  # fmt: skip
 main_rows = [r for r in rows if r["loss"] in main_losses]
 summary = summarize(main_rows, [*OPEN_SET_METRICS, "coi_spread"])
-print(format_table(summary, [*OPEN_SET_METRICS, "coi_spread"]))
+print(f"first split, mean ± std over seeds {SEEDS}, in %")
+print(metric_table(summary, [*OPEN_SET_METRICS, "coi_spread"]))
 
 # %%
 plot_open_set(summary, OPEN_SET_METRICS, title=f"First split, mean ± std over seeds {SEEDS}")
@@ -180,28 +187,32 @@ plt.show()
 # %% [markdown]
 # Means over seeds hide a lot: the seed changes the initial weights and the batch order, and
 # that moves every number by a few points. Runs with the **same seed** differ only in the loss,
-# so the per-seed difference to CE is the fair comparison.
+# so the per-seed difference to CE is the fair comparison. Each cell below is the mean paired
+# difference in points, its 95 % interval and the number of pairs up: the course's verdict rule
+# (`paired_verdict`) calls an effect real only when the interval excludes 0.
 
 # %%
 metrics = ["coi_acc", "recall_seen", "recall_digits", "recall_fashion", "recall_cifar",
            "auroc_digits", "auroc_cifar", "coi_spread"]  # fmt: skip
 diffs = paired_differences(main_rows, "CE", metrics)
-print(format_paired(diffs, metrics, "CE"))
+print(paired_table(diffs, metrics, "CE"))
 
 # %% [markdown]
 # What this one split supports (the asserts below check each one):
 #
 # 1. Every model learns the task, and the C+1 loss costs no accuracy on the classes of interest
 #    (within a point).
-# 2. With moving-average or learnable centres the classes of interest become about **twice as
+# 2. With moving-average or learnable centres the classes of interest become **much more
 #    compact** (`coi_spread` drops on every seed) — $L_{compact}$ does what it says.
 #    Shared centres do **not** compact the classes here: the centre is the classifier's weight
 #    row, which cross-entropy keeps pulling elsewhere.
 #
 # What it does *not* settle: whether C+1 calls more unseen background background. The paired
-# differences in the `recall_*` columns are within two or three points. The moving-average loss
-# is up on the held-out digits on all three seeds (about +1.4 points) — exactly the kind of
-# result that reads like a finding on one split. The next section asks the question on others.
+# differences in the `recall_*` rows are a few points at most, and three pairs on one split rest
+# on little: a loss can be up on all three seeds by chance (one time in eight when it has no
+# effect at all), and the interval of three pairs may exclude 0 on one split and not on the
+# next — exactly the kind of result that reads like a finding. The next section asks the
+# question on other splits.
 
 # %%
 mean = lambda name, m: statistics.mean(r[m] for r in main_rows if r["loss"] == name)  # noqa: E731
@@ -215,9 +226,7 @@ for name in ["C+1 moving average", "C+1 learnable"]:
 assert mean("C+1 shared", "coi_spread") > 0.8 * mean("CE", "coi_spread")
 recalls = ["recall_digits", "recall_fashion", "recall_cifar"]
 small = {(n, m): statistics.mean(diffs[n][m]) for n in diffs for m in recalls}
-print("first split, mean paired change in recall (points):",
-      {k: round(100 * v, 1) for k, v in small.items()})  # fmt: skip
-assert all(abs(v) < 0.03 for v in small.values()), small
+assert all(abs(v) < 0.03 for v in small.values()), small  # a few points at most
 
 # %% [markdown]
 # ## Does it hold on other digit splits?
@@ -251,10 +260,10 @@ study_metrics = ["coi_acc", "recall_digits", "recall_fashion", "recall_cifar", "
                  "auroc_fashion", "auroc_cifar", "auroc_dist_digits", "auroc_dist_cifar",
                  "coi_spread"]  # fmt: skip
 print(f"\nmean ± std over {n_pairs} runs (splits x seeds), in %")
-print(format_table(summarize(split_rows, study_metrics), study_metrics))
+print(metric_table(summarize(split_rows, study_metrics), study_metrics))
 split_diffs = paired_differences(split_rows, "CE", study_metrics, pair_on=("seed", "split"))
-print(f"\npaired by (seed, split): mean difference to CE in points (pairs up of {n_pairs})")
-print(format_paired(split_diffs, study_metrics, "CE"))
+print("\npaired by (seed, split): mean difference to CE in points [95 % interval], pairs up")
+print(paired_table(split_diffs, study_metrics, "CE"))
 
 # %%
 shown = ["coi_acc", "recall_digits", "recall_fashion", "recall_cifar", "auroc_cifar",
@@ -263,45 +272,30 @@ plot_paired_differences(split_diffs, shown, "CE")
 plt.show()
 
 # %% [markdown]
-# What the random splits support (asserted below, numbers printed):
+# What the random splits support (asserted below; the numbers are the table's):
 #
-# 1. **The C+1 loss at the paper's weights makes no reliable difference to what is called
-#    background.** On the held-out digits its paired gain over CE averages under two points and
-#    some pairs go down; on clothes and photos the pairs scatter both ways. The "+2 points on
-#    held-out digits" one split seemed to show is within the noise of a split.
-#    It does compact the classes (`coi_spread` lower on every pair) and nudges the distance score
-#    on photos up by a point or two.
-# 2. **With $\alpha = 1$, $\beta = 1$ it does.** Photos are called background much more often
-#    (on every pair, by about twenty points on average), clothes more often on nearly every
-#    pair, and the distance score ranks every unseen set better on nearly every pair. The gain on
-#    the *near* background (held-out digits) is smaller and not on every pair.
+# 1. **The C+1 loss at the paper's weights makes little difference to what is called
+#    background.** Its paired changes in recall are small next to the spread of the pairs: read
+#    each interval against 0. It does compact the classes (`coi_spread` lower on every pair).
+# 2. **With $\alpha = 1$, $\beta = 1$ it does.** Photos are called background much more often,
+#    clothes more often, and the distance score ranks the unseen sets better. The gain on the
+#    *near* background (held-out digits) is the smallest of the three.
 # 3. Neither costs more than about a point of accuracy on the classes of interest.
 # 4. The spread **between splits** is larger than any effect of the loss: `recall_cifar` under CE
-#    ranges from about a third to nearly all photos, depending on which digits were the
-#    background (per-split table in the next section).
+#    depends on which digits were the background (per-split table in the next section).
 
 # %%
 paper_d, strong_d = split_diffs["C+1 (paper)"], split_diffs["C+1 alpha=1 beta=1"]
 up = lambda values: sum(v > 0 for v in values)  # noqa: E731
 avg = statistics.mean
-print(f"C+1 (paper) - CE, held-out digits: {avg(paper_d['recall_digits']) * 100:+.1f} points, "
-      f"{up(paper_d['recall_digits'])}/{n_pairs} pairs up")  # fmt: skip
-assert abs(avg(paper_d["recall_digits"])) < 0.02 and up(paper_d["recall_digits"]) < n_pairs
-for m in ["recall_fashion", "recall_cifar"]:
-    assert 0 < up(paper_d[m]) < n_pairs, (m, paper_d[m])  # both signs occur
+verdict = lambda values: paired_verdict(values).verdict  # noqa: E731
+HOLDS = "holds"
+assert verdict([-d for d in paper_d["coi_spread"]]) == HOLDS
 assert up([-d for d in paper_d["coi_spread"]]) == n_pairs
-assert 0 < avg(paper_d["auroc_dist_cifar"]) < 0.03
-print(f"C+1 alpha=1 beta=1 - CE, photos: {avg(strong_d['recall_cifar']) * 100:+.1f} points, "
-      f"{up(strong_d['recall_cifar'])}/{n_pairs} up; clothes: "
-      f"{avg(strong_d['recall_fashion']) * 100:+.1f}, {up(strong_d['recall_fashion'])}/{n_pairs}"
-      f" up; held-out digits: {avg(strong_d['recall_digits']) * 100:+.1f}, "
-      f"{up(strong_d['recall_digits'])}/{n_pairs} up")  # fmt: skip
-assert up(strong_d["recall_cifar"]) == n_pairs and avg(strong_d["recall_cifar"]) > 0.1
-assert up(strong_d["recall_fashion"]) >= n_pairs - 2 and avg(strong_d["recall_fashion"]) > 0.03
-assert avg(strong_d["recall_digits"]) > 0 and up(strong_d["recall_digits"]) < n_pairs
-assert avg(strong_d["recall_digits"]) < avg(strong_d["recall_fashion"])
-for m in ["auroc_dist_digits", "auroc_dist_cifar"]:
-    assert up(strong_d[m]) >= n_pairs - 2 and avg(strong_d[m]) > 0.02, (m, strong_d[m])
+for m in ["recall_cifar", "auroc_dist_digits", "auroc_dist_cifar"]:
+    assert verdict(strong_d[m]) == HOLDS, (m, strong_d[m])
+assert avg(strong_d["recall_fashion"]) > 0.03
+assert avg(strong_d["recall_digits"]) < avg(strong_d["recall_cifar"])
 for d in [paper_d, strong_d]:
     assert avg(d["coi_acc"]) > -0.01, d["coi_acc"]
 
@@ -314,13 +308,14 @@ for d in [paper_d, strong_d]:
 
 # %%
 print(f"mean ± std over {n_pairs} runs, in %")
-print(format_table(summarize(split_rows, CONFIDENCE_METRICS), CONFIDENCE_METRICS))
+print(metric_table(summarize(split_rows, CONFIDENCE_METRICS), CONFIDENCE_METRICS))
 ce_rows = [r for r in split_rows if r["loss"] == "CE"]
 per_split = summarize(ce_rows, ["recall_cifar", "auroc_cifar", "confident_cifar", "conf_cifar"],
                       by="split")  # fmt: skip
-print(f"\nCE, per split (mean ± std over seeds {SPLIT_RUN_SEEDS}), in %")
-print(format_table({f"{s}: {draw_digit_split(s)}": v for s, v in per_split.items()},
-                   ["recall_cifar", "auroc_cifar", "confident_cifar", "conf_cifar"],
+print(f"\nCE, photos per split (digits as printed above; mean ± std over seeds "
+      f"{SPLIT_RUN_SEEDS}), in %")  # fmt: skip
+print(format_table(per_split, ["recall_cifar", "auroc_cifar", "confident_cifar", "conf_cifar"],
+                   headings=["recall", "AUROC", "confident", "conf"],
                    first_heading="split"))  # fmt: skip
 
 # %% [markdown]
@@ -355,7 +350,7 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), sharey=True)
 confidence_shares = {}
 for ax, name in zip(axes, ["CE", "C+1 alpha=1 beta=1"]):
     model = split_models[(worst["split"], worst["seed"], name)]
-    confidences = {"class-of-interest test digits": split_data.x_test[split_data.y_test != 0],
+    confidences = {"digits of interest": split_data.x_test[split_data.y_test != 0],
                    "CIFAR-10 (grey)": split_data.unseen["CIFAR-10 (grey)"],
                    "Fashion-MNIST": split_data.unseen["Fashion-MNIST"]}  # fmt: skip
     confidences = {k: coi_confidence(cplus_edu.predict(model, x)[1])
@@ -364,25 +359,26 @@ for ax, name in zip(axes, ["CE", "C+1 alpha=1 beta=1"]):
     plot_confidence_histogram(confidences, ax=ax, title=f"{name}, split {worst['split']}, seed "
                               f"{worst['seed']}")  # fmt: skip
 plt.show()
+print("share given a digit at p > 0.9:")
 for name, shares in confidence_shares.items():
-    print(name, "share with p > 0.9:", {k: f"{100 * v:.1f}%" for k, v in shares.items()})
+    print(f"  {name:20}" + "; ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 
 # %% [markdown]
 # What this shows (asserted below):
 #
-# * Under CE a **large share of photos gets a digit with p > 0.9** on the worst split (about
-#   half, printed above: horses, deer and trucks called "3" at 100 %), and on average over all
-#   runs about one photo in eight. On the class-of-interest digits themselves the same model is
-#   that sure of about 85 %: on this split, confidence barely tells a photo from a digit.
-#   A softmax classifier's confidence is not a novelty detector: nothing in training tells it
-#   what to say about inputs unlike any training image.
+# * Under CE a **large share of photos gets a digit with p > 0.9** on the worst run (gallery
+#   title and the shares printed above: animals and vehicles named as digits, many at p > 0.9),
+#   and a smaller share on average over all runs (printed below). On the digits of interest
+#   themselves the same model is that sure of most images: on this split, confidence barely
+#   tells a photo from a digit. A softmax classifier's confidence is not a novelty detector:
+#   nothing in training tells it what to say about inputs unlike any training image.
 # * Yet the *ranking* is better than the confident mistakes suggest: the AUROC of the background
 #   probability on photos stays well above 50 % on every run (the photos are, on average, less
 #   sure than the digits); the failure is a heavy tail of confident mistakes, not a reversed
 #   score. (Other conversions — inverted photos, other models — can push it below 50 %; try it.)
-# * The C+1 loss at the paper's weights leaves the confident share where CE has it (within a
-#   point on average); with $\alpha = 1$, $\beta = 1$ it drops by about ten points on average,
-#   on every pair where CE had any, but does not reach zero on the worst split.
+# * The C+1 loss at the paper's weights leaves the confident share where CE has it (within two
+#   points on average); with $\alpha = 1$, $\beta = 1$ it falls on average (printed interval),
+#   but does not reach zero on the worst run.
 
 # %%
 strong_conf = paired_differences(split_rows, "CE", ["confident_cifar"],
@@ -391,19 +387,20 @@ paper_conf, strong_conf = (strong_conf[n]["confident_cifar"] for n in
                            ["C+1 (paper)", "C+1 alpha=1 beta=1"])  # fmt: skip
 ce_confident = [r["confident_cifar"] for r in ce_rows]
 auroc_cifar = [r["auroc_cifar"] for r in split_rows]
-print(f"CE, photos given a digit at p > 0.9: worst run {100 * max(ce_confident):.1f}%, mean "
-      f"{100 * avg(ce_confident):.1f}%; AUROC of p(background) on photos, all runs: "
-      f"{100 * min(auroc_cifar):.1f}% to {100 * max(auroc_cifar):.1f}%")  # fmt: skip
-down = lambda values: sum(v < 0 for v in values)  # noqa: E731
-print(f"confident share, C+1 (paper) - CE: {100 * avg(paper_conf):+.1f} points "
-      f"({down(paper_conf)}/{n_pairs} down); C+1 alpha=1 beta=1 - CE: "
-      f"{100 * avg(strong_conf):+.1f} ({down(strong_conf)}/{n_pairs} down)")  # fmt: skip
+print(f"CE, photos given a digit at p > 0.9: worst run {max(ce_confident):.1%}, "
+      f"mean {avg(ce_confident):.1%}")  # fmt: skip
+print(f"AUROC of p(background) on photos, all runs: {min(auroc_cifar):.1%} to "
+      f"{max(auroc_cifar):.1%}")  # fmt: skip
+conf_evidence = {name: paired_verdict(d) for name, d in
+                 [("C+1 (paper)", paper_conf), ("C+1 alpha=1 beta=1", strong_conf)]}  # fmt: skip
+for name, ev in conf_evidence.items():
+    print(f"confident share on photos, {name} - CE: {ev.describe(scale=100, unit=' points')}")
 assert max(ce_confident) > 0.2 and avg(ce_confident) > 0.05
 assert min(auroc_cifar) > 0.6  # the score still ranks photos above digits
 assert abs(avg(paper_conf)) < 0.02
-assert all(d <= 0 for d in strong_conf) and avg(strong_conf) < -0.05
+assert conf_evidence["C+1 alpha=1 beta=1"].mean < -0.05  # fewer confident photos on average
 assert confidence_shares["C+1 alpha=1 beta=1"]["CIFAR-10 (grey)"] > 0.01
-assert confidence_shares["CE"]["class-of-interest test digits"] > 0.5  # digits are sure, too
+assert confidence_shares["CE"]["digits of interest"] > 0.5  # digits are sure, too
 
 # %% [markdown]
 # ## Where the samples lie: distance to the nearest class centre
@@ -423,33 +420,29 @@ for ax, name in zip(axes, ["CE", "C+1 moving average"]):
                                   f"seed {SEEDS[0]}")  # fmt: skip
 plt.show()
 print(f"share of each unseen set inside a class ball, mean ± std over {n_pairs} runs, in %")
-print(format_table(summarize(split_rows, INSIDE_METRICS), INSIDE_METRICS))
+print(metric_table(summarize(split_rows, INSIDE_METRICS), INSIDE_METRICS))
 inside_d = paired_differences(split_rows, "CE", INSIDE_METRICS, pair_on=("seed", "split"))
-print(format_paired(inside_d, INSIDE_METRICS, "CE"))
+print("\npaired by (seed, split), in points [95 % interval], pairs up")
+print(paired_table(inside_d, INSIDE_METRICS, "CE"))
 
 # %% [markdown]
 # Reading it: under every loss a large share of the unseen background — most of all the *near*
-# one, the held-out digits, about half of them — lies inside a class ball, far from the paper's
-# "almost impossible". (On the first split the photos are mostly outside; on other splits
-# almost half of them are inside under CE.)
+# one, the held-out digits — lies inside a class ball, far from the paper's "almost impossible".
 # The paper's Sec. 3.5 treats a novel sample as a *random* point of feature space; a trained
 # network maps a 7 close to the 1s it has learned, not to a random point. C+1 shrinks the balls
-# and pulls fewer unseen images inside them — at the paper's weights mostly photos (about 16
-# points fewer, but up on a quarter of the pairs), with $\alpha = 1$, $\beta = 1$ on every pair
-# for clothes and photos and most pairs for digits; it empties the balls of photos far more
-# than of digits — the direction the paper argues, at a size that depends on how far the novel
-# inputs are.
+# and pulls fewer unseen images inside them: a little at the paper's weights, clearly with
+# $\alpha = 1$, $\beta = 1$, and more for the far photos than for the near digits — the
+# direction the paper argues, at a size that depends on how far the novel inputs are.
 
 # %%
 summary_inside = summarize(split_rows, INSIDE_METRICS)
 for name in study_losses:
     assert summary_inside[name]["inside_digits"][0] > 0.2, name  # many held-out digits inside
 strong_inside = inside_d["C+1 alpha=1 beta=1"]
-assert all(avg(strong_inside[m]) < 0 for m in INSIDE_METRICS), strong_inside
+for m in INSIDE_METRICS:
+    assert verdict([-d for d in strong_inside[m]]) == HOLDS, (m, strong_inside[m])
 assert avg(strong_inside["inside_cifar"]) < avg(strong_inside["inside_digits"])
-assert all(d < 0 for d in strong_inside["inside_fashion"] + strong_inside["inside_cifar"])
-paper_inside = inside_d["C+1 (paper)"]["inside_cifar"]
-assert avg(paper_inside) < -0.05 and 0 < up(paper_inside) < n_pairs / 2
+assert avg(inside_d["C+1 (paper)"]["inside_cifar"]) < 0
 
 # %% [markdown]
 # ## Ablation in the shape of the paper's Tables 1–4
@@ -459,8 +452,8 @@ assert avg(paper_inside) < -0.05 and 0 < up(paper_inside) < n_pairs / 2
 # so compare the *ranking and the size of the effects*, not the values.
 
 # %%
-table_metrics = ["coi_acc", "recall_digits", "recall_fashion", "auroc_fashion", "coi_spread",
-                 "term_background"]  # fmt: skip
+table_metrics = ["coi_acc", "recall_digits", "recall_fashion", "coi_spread", "term_background"]
+table_headings = ["coi_acc", "digits", "fashion", "coi_spread", "L_bg"]
 ours = summarize(rows, table_metrics)  # CE has no background term: "-"
 tables = {  # paper row -> our run
     "Table 1 (terms)": {"L_sep (CE)": "CE", "L_sep + L_compact": "sep + compact (beta=0)",
@@ -473,16 +466,18 @@ tables = {  # paper row -> our run
                                   "0 (ours)": "sep + compact (beta=0)",
                                   "1 (ours)": "beta=1 (beyond the paper)"},
 }  # fmt: skip
+print(f"mean ± std over seeds {tuple(SEEDS)}, in %; digits, fashion: recall of held-out digits "
+      "and clothes;\nL_bg: final L_background; VOC mIoU: the paper's")  # fmt: skip
 for title, mapping in tables.items():
-    print(f"\n{title}: mean ± std over seeds {tuple(SEEDS)}, in %")
+    print(f"\n{title}")
     rows_here = {paper_row: ours[run] for paper_row, run in mapping.items()}
-    print(format_table(rows_here, table_metrics, paper=PAPER_VOC_MIOU[title],
-                       paper_heading="paper VOC mIoU"))  # fmt: skip
+    print(format_table(rows_here, table_metrics, headings=table_headings, first_heading="row",
+                       paper=PAPER_VOC_MIOU[title], paper_heading="VOC mIoU"))  # fmt: skip
 
 # %% [markdown]
 # Reading the tables:
 #
-# * **Table 1 (terms).** Adding $L_{compact}$ halves `coi_spread`; adding $L_{background}$ with
+# * **Table 1 (terms).** Adding $L_{compact}$ shrinks `coi_spread`; adding $L_{background}$ with
 #   $\beta = 10^{-4}$ changes nothing measurable. The paper credits most of its +1.42 mIoU to the
 #   background term (+1.10); at our scale, with mean-reduced terms, that weight is far too small
 #   to move anything (next cell).
@@ -492,21 +487,23 @@ for title, mapping in tables.items():
 # * **Table 3 (alpha).** The paper's $\alpha = 1$ *hurts* VOC by 2.1 mIoU. Here $\alpha = 1$
 #   keeps the accuracy and gives the most compact classes.
 # * **Table 4 (beta).** The paper reports a 1.4 mIoU swing between $\beta = 10^{-3}$ and
-#   $10^{-4}$. Here $\beta \in \{0, 10^{-4}, 10^{-3}\}$ give the same numbers to a tenth of a
-#   per cent; only $\beta = 1$ (10,000 times the paper's value) empties the margin
-#   (`term_background` falls several-fold).
+#   $10^{-4}$. Here $\beta \in \{0, 10^{-4}, 10^{-3}\}$ give the same numbers within the largest
+#   per-seed change printed below (a fraction of a point); only $\beta = 1$ (10,000 times the
+#   paper's value) empties the margin (`L_bg` falls several-fold).
 
 # %%
 outcomes = table_metrics[:-1]  # every measured outcome (CE has no L_background to compare)
 paired = paired_differences(rows, "sep + compact (beta=0)", outcomes)
 for name in ["C+1 moving average", "beta=1e-3"]:  # beta = 1e-4 and 1e-3 against beta = 0
     worst_change = max(abs(d) for m in outcomes for d in paired[name][m])
-    print(f"{name}: largest per-seed change against beta=0 over all metrics: "
-          f"{100 * worst_change:.2f} pts")  # fmt: skip
+    print(f"{name}: largest per-seed change against beta=0, any metric: "
+          f"{100 * worst_change:.2f} points")  # fmt: skip
     assert worst_change < 0.005, (name, worst_change)
 bg = {name: ours[name]["term_background"][0] for name in
       ["sep + compact (beta=0)", "C+1 moving average", "beta=1 (beyond the paper)"]}  # fmt: skip
-print("final L_background per run:", {k: round(v, 4) for k, v in bg.items()})
+print("final L_background, mean over seeds:")
+for name, value in bg.items():
+    print(f"  {name:26} {value:.4f}")
 assert bg["beta=1 (beyond the paper)"] < bg["C+1 moving average"] / 3
 spread = [ours[name]["coi_spread"][0] for name in ["alpha=0.01", "C+1 moving average", "alpha=1"]]
 assert spread[0] > spread[1] > spread[2], spread  # alpha sets how compact the classes get
@@ -518,43 +515,88 @@ assert abs(ma["coi_spread"][0] / learnable["coi_spread"][0] - 1) < 0.25
 # %% [markdown]
 # ## What we measured vs the paper
 #
-# Numbers at teaching size, 12 (split, seed) pairs; the cell below prints each from this run and
-# asserts its verdict.
+# The table is rendered from this run, and the cell checks that `CLAIMS.md` lists the same
+# verdicts (the numbers move a little from one CPU to the next; the verdicts do not, except where
+# the ledger lists two). How each claim is measured:
 #
-# * **C+1 at the paper's weights separates the background better than CE** (paper: +1.42 mIoU
-#   on VOC, Table 1). Ours: recall of held-out digits / clothes / photos +0.7 (9/12 pairs up),
-#   +1.1 (6/12), +1.3 (4/12) points. **Does not reproduce at this scale.**
-# * **The same with $\alpha = 1$, $\beta = 1$** (beyond the paper, whose Table 3 has $\alpha = 1$
-#   *hurting*). Ours: +3.4 (9/12), +8.4 (11/12), +21.2 (12/12) points; distance-score AUROC up
-#   on 11–12 of 12 pairs; accuracy −0.3 points. **Holds in direction only**, with weights far
-#   from the paper's, and least on the near background.
-# * **$L_{compact}$ makes the classes of interest compact** (the loss's design). Ours:
-#   `coi_spread` about halved on every pair (moving-average and learnable centres); shared
-#   centres do not compact. **Holds** (not for shared centres).
-# * **Sec. 3.5: unseen background falls outside the class balls** ($p \approx 1$ for a random
-#   sample). Ours: about half of the held-out digits inside a class ball under every loss
-#   (57 % CE, 53 % paper's weights, 43 % $\alpha = \beta = 1$); photos 46 % → 30 % → 10 %.
-#   **Does not reproduce at this scale** (the direction holds, mostly for far inputs).
-# * **Not in the paper: far inputs get confident class predictions.** CE gives a digit at
-#   p > 0.9 to 12 ± 15 % of the photos (about half on the worst split), while the
-#   background-probability AUROC on photos stays between about 80 and 100 %. The paper's
-#   weights do not change it; $\alpha = \beta = 1$ cuts it to about 2 %.
-# * **Tables 1–4** (centre types, $\alpha$, $\beta$; 0.4–2.1 mIoU differences on VOC): on MNIST
-#   $\beta \le 10^{-3}$ is invisible, $\alpha = 1$ does not hurt, moving average ≈ learnable —
-#   the rankings do not reproduce at this scale; VOC scale is chapter 10's.
+# * **separates the background better than CE**: in each of the 12 (split, seed) pairs, the
+#   recall of the unseen background averaged over its three kinds (held-out digits, clothes,
+#   photos), C+1 minus CE; each kind's own interval is in the "ours" column;
+# * **compact classes**: `coi_spread`, CE minus C+1 at the paper's weights, same pairs;
+# * **Sec. 3.5** is no comparison of two losses: each run of the C+1 loss at the paper's weights
+#   gives one number, the share of its unseen background (the three kinds averaged) *outside*
+#   every class ball minus 95 % — our generous reading of the paper's "close to 1" — and the rule
+#   is applied to these 12 numbers;
+# * **Table 4**: first split, $\beta = 10^{-4}$ minus $\beta = 10^{-3}$ per seed, on the same
+#   averaged recall.
+#
+# The paper measures mIoU on VOC, another task and metric, so no verdict compares effect sizes.
 
 # %%
-study = summarize(split_rows, ["recall_cifar", "confident_cifar", *INSIDE_METRICS])
-print("recall (points, pairs up):", {m: (round(100 * avg(d[m]), 1), up(d[m]))
-      for d in [paper_d, strong_d] for m in recalls})  # fmt: skip
-print("inside a class ball (%):", {n: {m: round(100 * v[m][0]) for m in INSIDE_METRICS}
-                                   for n, v in study.items()})  # fmt: skip
-for name in ["CE", "C+1 alpha=1 beta=1"]:
-    m, sd = study[name]["confident_cifar"]
-    print(f"{name}: photos given a digit at p > 0.9: {100 * m:.0f} ± {100 * sd:.0f} %")
-assert all(abs(avg(paper_d[m])) < 0.02 and up(paper_d[m]) < n_pairs for m in recalls)
-assert all(avg(strong_d[m]) > 0 for m in recalls) and up(strong_d["recall_cifar"]) == n_pairs
-assert all(study[n]["inside_digits"][0] > 0.35 for n in study)  # "about half" inside
+ALLOWED_INSIDE = 0.05  # "p close to 1" read as: at least 95 % of the unseen background outside
+
+
+def unseen_mean(per_metric, metrics):
+    """Per pair (or run), the mean over the three unseen sets of ``metrics``."""
+    return [statistics.mean(values) for values in zip(*(per_metric[m] for m in metrics))]
+
+
+def kinds(per_metric, metrics=recalls):
+    return "; ".join(f"{m.split('_')[1]} {paired_verdict(per_metric[m]).describe(100)}"
+                     for m in metrics)  # fmt: skip
+
+
+ev_paper = paired_verdict(unseen_mean(paper_d, recalls))
+ev_strong = paired_verdict(unseen_mean(strong_d, recalls))
+ev_compact = paired_verdict([-d for d in paper_d["coi_spread"]])
+paper_runs = [r for r in split_rows if r["loss"] == "C+1 (paper)"]
+outside = [1 - statistics.mean(r[m] for m in INSIDE_METRICS) for r in paper_runs]
+ev_outside = paired_verdict([o - (1 - ALLOWED_INSIDE) for o in outside])
+table4 = paired_differences(rows, "beta=1e-3", recalls)["C+1 moving average"]
+ev_beta = paired_verdict(unseen_mean(table4, recalls))
+inside_pct = {name: "/".join(f"{100 * v[m][0]:.0f}" for m in INSIDE_METRICS)
+              for name, v in summary_inside.items()}  # fmt: skip
+spread_cells = {name: "{:.1f} ± {:.1f}".format(*(100 * v for v in values["coi_spread"]))
+                for name, values in summarize(split_rows, ["coi_spread"]).items()}  # fmt: skip
+beta_change = max(abs(d) for name in ["C+1 moving average", "beta=1e-3"] for m in outcomes
+                  for d in paired[name][m])  # fmt: skip
+claims = [
+    Claim("02-paper-weights", "The C+1 loss at the paper's weights (moving-average centres, "
+          "alpha = 0.1, beta = 1e-4) separates the background better than CE",
+          "+1.42 mIoU on VOC 2012 (Table 1: 75.93 -> 77.35)",
+          f"MNIST, unseen background called background, C+1 minus CE over {n_pairs} pairs "
+          f"({len(SPLIT_SEEDS)} random digit splits x {len(SPLIT_RUN_SEEDS)} seeds), in points: "
+          f"mean of the three kinds {ev_paper.describe(100)}; {kinds(paper_d)}; class-of-interest "
+          f"accuracy {paired_verdict(paper_d['coi_acc']).describe(100)}", ev_paper.verdict),
+    Claim("02-strong-weights", "The same loss with alpha = 1, beta = 1 (beyond the paper's "
+          "weights) separates the unseen background better than CE",
+          "(Table 3: alpha = 1 costs 2.1 mIoU; beta = 1 not tried)",
+          f"same pairs: mean of the three kinds {ev_strong.describe(100)}; {kinds(strong_d)}; "
+          f"class-of-interest accuracy {paired_verdict(strong_d['coi_acc']).describe(100)}",
+          ev_strong.verdict),
+    Claim("02-compact", "L_compact makes the classes of interest compact",
+          "(design of the loss; no number)",
+          f"MNIST, mean squared distance of class-of-interest features to their centre (x100): "
+          f"CE {spread_cells['CE']}, C+1 {spread_cells['C+1 (paper)']} ({n_pairs} runs); CE minus "
+          f"C+1 {ev_compact.describe(100)}; shared centres: CE minus C+1 "
+          f"{paired_verdict([-d for d in diffs['C+1 shared']['coi_spread']]).describe(100)} "
+          f"(first split)", ev_compact.verdict),
+    Claim("02-unseen-inside", "Sec. 3.5, same claim for real unseen background over random digit "
+          "splits (held-out digits, Fashion-MNIST, greyscale CIFAR-10)",
+          "p(x_random) = 1 - C R^d / R_L^d, close to 1",
+          f"MNIST, share inside the radius holding 95 % of class-of-interest test images, in % "
+          f"(digits/clothes/photos, {n_pairs} runs): CE {inside_pct['CE']}, C+1 "
+          f"{inside_pct['C+1 (paper)']}, alpha = beta = 1 {inside_pct['C+1 alpha=1 beta=1']}; "
+          f"C+1's share outside minus 95 %: {ev_outside.describe(100)}", ev_outside.verdict),
+    Claim("02-beta-table4", "Table 4: beta between 1e-5 and 1e-3 matters (1.4 mIoU between 1e-3 "
+          "and 1e-4)", "75.93 / 77.35 / 76.47 mIoU on VOC",
+          f"MNIST, first split, {len(SEEDS)} seeds: beta = 1e-4 minus 1e-3, unseen recall (mean of "
+          f"the three kinds) {ev_beta.describe(100, digits=2)}; beta in {{0, 1e-4, 1e-3}} moves "
+          f"every table metric by at most {100 * beta_change:.2f} points per seed",
+          ev_beta.verdict),
+]  # fmt: skip
+display(claims_markdown(claims))
+check_ledger(claims, "02_open_set_mnist")
 
 # %% [markdown]
 # ## Try this

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cplus_edu import metrics as es
-from cplus_edu.experiments import embedding_report
+from cplus_edu.experiments import embedding_report, free_share
 
 
 def _toy(n=60, dim=3, num_classes=4, background_index=0, seed=0):
@@ -134,3 +134,47 @@ def test_class_means_are_normalised_means_of_the_classes_of_interest():
     features = torch.tensor([[3.0, 0.0], [0.0, 2.0], [0.0, 5.0], [1.0, 1.0]])
     labels = torch.tensor([1, 2, 2, 0])
     assert torch.allclose(es.class_means(features, labels, 3), torch.tensor([[1.0, 0.0], [0, 1]]))
+
+
+def _free_share_by_angle(centers, margin, steps=36_000):
+    # the slow, obvious way on the circle: walk round it in small steps
+    free = 0
+    for i in range(steps):
+        t = 2 * math.pi * (i + 0.5) / steps
+        p = torch.tensor([math.cos(t), math.sin(t)], dtype=torch.float64)
+        free += all((p - c).norm() >= margin for c in centers.double())
+    return free / steps
+
+
+@pytest.mark.parametrize(
+    "angles, margin",
+    [
+        ((0.0,), 1.0),
+        ((0.0, 90.0, 180.0, 270.0), 1.0),
+        ((0.0, 50.0, 100.0, 150.0), 1.0),
+        ((0.0, 90.0), 0.5),
+    ],
+)
+def test_free_share_on_the_circle_matches_a_walk_round_it(angles, margin):
+    rad = torch.tensor(angles) * math.pi / 180
+    centers = torch.stack([rad.cos(), rad.sin()], 1)
+    assert free_share(centers, margin) == pytest.approx(_free_share_by_angle(centers, margin),
+                                                        abs=0.005)  # fmt: skip
+
+
+def test_free_share_on_the_sphere_is_one_minus_the_caps():
+    # one unit centre, m_b = 1: a cap of 60 degrees, (1 - cos 60) / 2 = 1/4 of the sphere
+    assert free_share(torch.tensor([[0.0, 0.0, 1.0]]), 1.0) == pytest.approx(0.75, abs=0.005)
+    # four spread centres (a tetrahedron) leave room on the sphere, none on the circle
+    tetra = torch.tensor([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / math.sqrt(3)
+    assert 0.0 < free_share(tetra, 1.0) < 0.25
+    square = torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0, -1]])
+    assert free_share(square, 1.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "centers, margin", [(torch.zeros(3), 1.0), (torch.zeros(0, 2), 1.0), (torch.zeros(2, 2), 0.0)]
+)
+def test_free_share_rejects_bad_input(centers, margin):
+    with pytest.raises(ValueError, match="centers|margin"):
+        free_share(centers, margin)

@@ -1,5 +1,6 @@
 """Chapter 02's open-set experiment: data split, evaluation, runs, summaries."""
 
+import math
 import os
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from cplus_edu.experiments import (
     draw_digit_split,
     evaluate_open_set,
     make_mnist_open_set,
+    metric_table,
     paired_differences,
+    paired_table,
     plot_confidence_histogram,
     plot_confident_gallery,
     plot_open_set,
@@ -294,3 +297,24 @@ def test_make_mnist_open_set_adds_greyscale_cifar_as_far_background():
     assert 0.0 <= photos.min() and photos.max() <= 1.0 and photos.std() > 0.05
     assert torch.bincount(data.unseen_labels["CIFAR-10 (grey)"]).tolist() == [2] * 10
     assert list(data.unseen) == ["held-out digits", "Fashion-MNIST", "CIFAR-10 (grey)"]
+
+
+def test_metric_table_has_a_row_per_metric_and_a_column_per_loss():
+    summary = {"CE": {"coi_acc": (0.9, 0.01), "term_compact": (math.nan, math.nan)},
+               "C+1": {"coi_acc": (0.95, 0.02), "term_compact": (0.5, 0.1)}}  # fmt: skip
+    lines = metric_table(summary, ["coi_acc", "term_compact"]).splitlines()
+    assert lines[0].split() == ["metric", "CE", "C+1"]
+    assert lines[2].split() == ["coi_acc", "90.0", "±", "1.0", "95.0", "±", "2.0"]
+    assert lines[3].split() == ["term_compact", "-", "50.0", "±", "10.0"]
+    assert metric_table(summary, ["coi_acc"], percent=False).splitlines()[2].split()[1] == "0.9"
+
+
+def test_paired_table_gives_the_mean_its_t_interval_and_the_pairs_up():
+    diffs = {"C+1": {"recall": [0.01, 0.03, 0.02], "spread": [-0.1, -0.2, -0.3]},
+             "one": {"recall": [0.05], "spread": [-0.1]}}  # fmt: skip
+    lines = paired_table(diffs, ["recall", "spread"], "CE").splitlines()
+    assert lines[0].split() == ["metric", "C+1", "-", "CE", "one", "-", "CE"]
+    # mean 2.0 points, sd 1.0, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3) = 2.48 points
+    assert lines[2].split()[:5] == ["recall", "+2.0", "[-0.5,", "+4.5]", "3/3"]
+    assert lines[3].split()[:5] == ["spread", "-20.0", "[-44.8,", "+4.8]", "0/3"]
+    assert "(n = 1)" in lines[2]

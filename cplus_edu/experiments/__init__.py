@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "train_embedding": "hypersphere",
     "EmbeddingRun": "hypersphere",
     "embedding_report": "hypersphere",
+    "free_share": "hypersphere",
     # chapter 02: open-set background on MNIST
     "OPEN_SET_METRICS": "open_set",
     "CONFIDENCE_METRICS": "open_set",
@@ -43,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "plot_confident_gallery": "open_set",
     "plot_confidence_histogram": "open_set",
     "plot_paired_differences": "open_set",
+    "metric_table": "open_set",
+    "paired_table": "open_set",
     "CIFAR10_CLASSES": "open_set",
     "PAPER_VOC_MIOU": "open_set",
     "OpenSetData": "open_set",

@@ -14,12 +14,17 @@ the embedded training data and the embedded held-out *novel* background style, a
 - **rejection of unseen background** (section 3.5): the share of the novel style labelled
   background (arg-max), and the share outside every class "super ball" of eq. (3), whose radius
   ``R`` is the 95th percentile of the class samples' distances to their own centre.
+
+``free_share`` measures the room eq. (2) leaves: the share of the circle or sphere at least
+``m_b`` from every centre. On a circle four centres with ``m_b = 1`` (bands of +-60 degrees)
+leave none unless two neighbours are more than 120 degrees apart; on a sphere four caps leave room.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -188,3 +193,18 @@ def embedding_report(
         "ball_radius": radius,
         "novel_outside_balls": (novel_distance > radius).float().mean().item(),
     }
+
+
+def free_share(centers, margin: float, n: int = 100_000, seed: int = 0) -> float:
+    """Share of the unit circle (``D = 2``) or sphere (``D >= 3``) at distance >= ``margin`` from
+    every one of ``centers [C, D]``: where eq. (2) leaves a background sample alone. Estimated on
+    ``n`` uniform points (NumPy generator ``seed``, the same on every machine)."""
+    c = np.asarray(centers, dtype=np.float64)
+    if c.ndim != 2 or len(c) == 0 or c.shape[1] < 2:
+        raise ValueError(f"centers must be [C, D] with C >= 1 and D >= 2, got shape {c.shape}")
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    points = np.random.default_rng(seed).standard_normal((n, c.shape[1]))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    distance = np.linalg.norm(points[:, None, :] - c[None], axis=-1).min(1)  # [n]
+    return float((distance >= margin).mean())

@@ -22,10 +22,15 @@ their seed and split. Measured on test data (``<u>`` is ``digits``, ``fashion`` 
   (``coi_confidence``), and ``confident_coi`` / ``confident_<u>``: the share of images given a
   class of interest with probability above 0.9 (``confident_share``) — how sure the model is when
   it calls an image a digit it knows.
+
+``metric_table`` and ``paired_table`` print the summaries with one row per metric and one column
+per loss, so that a table stays narrow however many metrics it shows; the paired one gives each
+mean difference with its 95 % interval (the course's verdict rule, ``paired_verdict``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Sequence
 
@@ -45,6 +50,9 @@ from cplus_edu.metrics import (
 from cplus_edu.models import MLP
 from cplus_edu.train import fit, predict
 from cplus_edu.utils import progress_disabled, seed_everything
+
+from .tables import text_table
+from .verdicts import paired_verdict
 
 #: key of each unseen-background set in the metric names (``recall_digits`` ...)
 UNSEEN_KEYS = {"held-out digits": "digits", "Fashion-MNIST": "fashion", "CIFAR-10 (grey)": "cifar"}
@@ -479,3 +487,38 @@ def plot_paired_differences(
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.figure.tight_layout()
     return ax
+
+
+def metric_table(summary: dict[str, dict], metrics: Sequence[str], percent: bool = True) -> str:
+    """``summarize``'s ``{loss: {metric: (mean, std)}}`` as text: one row per metric, one column
+    per loss, ``mean ± std`` (x100 if ``percent``; ``-`` where a loss lacks the metric)."""
+
+    def cell(mean_std: tuple[float, float]) -> str:
+        scale = 100.0 if percent else 1.0
+        m, sd = mean_std
+        return "-" if math.isnan(m) else f"{scale * m:.1f} ± {scale * sd:.1f}"
+
+    lines = [[m, *(cell(values[m]) for values in summary.values())] for m in metrics]
+    return text_table(["metric", *summary], lines)
+
+
+def paired_table(
+    diffs: dict[str, dict[str, list[float]]],
+    metrics: Sequence[str],
+    baseline: str,
+    percent: bool = True,
+) -> str:
+    """``paired_differences`` as text: one row per metric, one column per loss; each cell is the
+    mean paired difference, its 95 % interval (``paired_verdict``) and the pairs up, e.g.
+    ``+1.4 [-0.2, +3.0] 9/12`` (in points if ``percent``)."""
+    scale = 100.0 if percent else 1.0
+
+    def cell(values: list[float]) -> str:
+        ev = paired_verdict(values)
+        if ev.n < 2:
+            return f"{scale * ev.mean:+.1f} (n = {ev.n})"
+        f = lambda v: f"{scale * v:+.1f}"  # noqa: E731
+        return f"{f(ev.mean)} [{f(ev.low)}, {f(ev.high)}] {ev.up}/{ev.n}"
+
+    lines = [[m, *(cell(d[m]) for d in diffs.values())] for m in metrics]
+    return text_table(["metric", *(f"{name} - {baseline}" for name in diffs)], lines)
