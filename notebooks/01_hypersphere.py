@@ -81,6 +81,7 @@ import cplus_edu
 from cplus_edu.data import make_cplus_one_data
 from cplus_edu.experiments import (
     Claim,
+    CPlusOnePanel,
     check_ledger,
     claims_markdown,
     format_table,
@@ -100,7 +101,6 @@ from cplus_edu.viz import (
     plot_sphere,
     plot_umap,
 )
-from cplus_edu.widgets import CPlusOnePanel
 
 _ = cplus_edu.seed_everything(SEED)
 

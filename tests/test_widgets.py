@@ -13,7 +13,7 @@ import torch  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from cplus_edu.data import make_cplus_one_data  # noqa: E402
-from cplus_edu.widgets import BARS, CPlusOnePanel  # noqa: E402
+from cplus_edu.experiments.widgets import BARS, CPlusOnePanel  # noqa: E402
 
 
 @pytest.fixture(scope="module")

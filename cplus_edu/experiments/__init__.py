@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "read_ledger": "ledger",
     # chapter 01: C+1 geometry on the circle and sphere
     "train_embedding": "hypersphere",
+    "CPlusOnePanel": "widgets",  # the alpha / beta / margin sliders over those runs
     "EmbeddingRun": "hypersphere",
     "embedding_report": "hypersphere",
     "free_share": "hypersphere",

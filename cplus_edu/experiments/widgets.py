@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from cplus_edu.experiments.hypersphere import EmbeddingRun, train_embedding
+from .hypersphere import EmbeddingRun, train_embedding
 
 CENTER_CHOICES = (("moving average", "moving_average"), ("learnable", "learnable"),
                   ("shared (classifier weights)", "shared"))  # fmt: skip
