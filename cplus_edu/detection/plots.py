@@ -121,7 +121,7 @@ def plot_nms_clusters(ax, image, raw, gamma, iou_threshold=0.5, min_score=0.2, t
     from torchvision.ops import batched_nms
 
     leaders = batched_nms(boxes, scores, labels, iou_threshold)
-    cluster = nms_clusters(boxes, labels, leaders, iou_threshold)
+    cluster = nms_clusters(boxes, labels, leaders, iou_threshold, scores=scores)  # ties in order
     kept = cl_balanced_nms(boxes, scores, labels, iou_threshold, gamma)
     colours = plt.cm.tab10(torch.arange(len(leaders)) % 10)
     for i, b in enumerate(boxes.tolist()):

@@ -13,7 +13,6 @@ _EXPORTS: dict[str, str] = {
     "summarize": "tables",
     "paired_differences": "tables",
     "format_table": "tables",
-    "format_paired": "tables",
     "text_table": "tables",
     # one verdict rule and the claims ledger (every chapter's "What we measured vs the paper")
     "paired_verdict": "verdicts",

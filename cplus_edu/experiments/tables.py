@@ -96,20 +96,3 @@ def format_table(
             cells.append(f"{paper[name]:.2f}" if name in paper else "")
         lines.append(cells)
     return text_table(header, lines)
-
-
-def format_paired(
-    diffs: dict[str, dict[str, list[float]]],
-    metrics: Sequence[str],
-    baseline: str,
-    percent: bool = True,
-) -> str:
-    """Mean paired difference per metric (in points if ``percent``) and on how many pairs it is
-    positive, e.g. ``+1.8 (5/5 up)``."""
-    scale = 100.0 if percent else 1.0
-    header = [f"loss - {baseline}", *metrics]
-
-    def cell(d: list[float]) -> str:
-        return f"{scale * statistics.mean(d):+.1f} ({sum(x > 0 for x in d)}/{len(d)} up)"
-
-    return text_table(header, [[name] + [cell(d[m]) for m in metrics] for name, d in diffs.items()])
