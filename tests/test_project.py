@@ -73,10 +73,14 @@ def test_notebook_is_stored_clean(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_paired_with_its_py_percent_source(path):
+    """Each chapter's jupytext source is notebooks/scripts/NN_name.py, out of the way of the file
+    browser (which would otherwise list every chapter twice)."""
     import jupytext
 
-    source = path.with_suffix(".py")
-    assert source.exists(), f"{path.name} has no paired {source.name} (jupytext py:percent)"
+    source = path.parent / "scripts" / f"{path.stem}.py"
+    assert source.exists(), f"{path.name} has no paired scripts/{source.name} (jupytext py:percent)"
+    formats = jupytext.read(path).metadata.get("jupytext", {}).get("formats")
+    assert formats == "ipynb,scripts//py:percent", f"{path.name} is paired as {formats!r}"
     a, b = jupytext.read(path), jupytext.read(source)
     sources_a = [(c.cell_type, c.source.strip()) for c in a.cells]
     sources_b = [(c.cell_type, c.source.strip()) for c in b.cells]

@@ -65,11 +65,11 @@ def test_describe():
 
 
 LEDGER = """# test
-| id | seed | claim | paper | ours | verdict | chapter |
-|---|---|---|---|---|---|---|
-| 09-a | 004 | a | 1 | 2 | **holds** | 09_cc_loss |
-| 09-b | 004 | b | 1 | 2 | inconclusive at this scale or holds | 09_cc_loss |
-| 08-c | 004 | c | 1 | 2 | holds | 08_margin_family |
+| id | source | claim | paper | ours | scale | verdict | chapter |
+|---|---|---|---|---|---|---|---|
+| 09-a | CC-loss [5] | a | 1 | 2 | teaching | **holds** | 09_cc_loss |
+| 09-b | CC-loss [5] | b | 1 | 2 | teaching | inconclusive at this scale or holds | 09_cc_loss |
+| 08-c | CC-loss [5] | c | 1 | 2 | reference | holds | 08_margin_family |
 """
 
 
@@ -91,6 +91,11 @@ def test_check_ledger_agrees_and_disagrees(tmp_path, capsys):
     with pytest.raises(AssertionError, match="09-z: measured here"):
         check_ledger([claim("09-a", HOLDS), claim("09-b", HOLDS), claim("09-z", HOLDS)],
                      "09_cc_loss", path)  # fmt: skip
+    with pytest.raises(AssertionError, match="08-c: measured here at teaching scale"):
+        check_ledger([claim("08-c", HOLDS)], "08_margin_family", path)
+    stored = Claim("08-c", "c", "p", "o", HOLDS, scale="reference")
+    check_ledger([stored], "08_margin_family", path)
+    assert "stored reference results" in claims_markdown([stored]).data
 
 
 def test_read_ledger_refuses_malformed_tables(tmp_path):
@@ -101,11 +106,16 @@ def test_read_ledger_refuses_malformed_tables(tmp_path):
     path.write_text(LEDGER + LEDGER.splitlines()[-1] + "\n")
     with pytest.raises(ValueError, match="used twice"):
         read_ledger(path)
+    path.write_text(LEDGER.replace("| reference |", "| paper scale |"))
+    with pytest.raises(ValueError, match="scale 'paper scale'"):
+        read_ledger(path)
 
 
 def test_claim_refuses_unknown_verdicts_and_renders_markdown():
     with pytest.raises(ValueError, match="verdict"):
         claim("09-a", "works")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        Claim("09-a", "c", "p", "o", HOLDS, scale="paper")
     text = claims_markdown([Claim("09-a", "x | y", "1", "2", HOLDS)]).data
     assert "x \\| y" in text and "**holds**" in text
 

@@ -16,25 +16,32 @@ from pathlib import Path
 from .verdicts import VERDICTS
 
 LEDGER_NAME = "CLAIMS.md"
-COLUMNS = ("id", "seed", "claim", "paper", "ours", "verdict", "chapter")
+COLUMNS = ("id", "source", "claim", "paper", "ours", "scale", "verdict", "chapter")
+# where a verdict comes from: the notebook's live run, or the stored reference results
+# (results/CHAPTER.json, see reference.py), which are the same on every CPU that reads them
+SCALES = ("teaching", "reference")
 
 
 @dataclass(frozen=True)
 class Claim:
     """One measured claim: a stable ``id`` (``09-cc-mnist``), the claim in words, the paper's
-    number, ours (rendered from the run), and the verdict."""
+    number, ours (rendered from the run), the verdict, and the ``scale`` it was measured at
+    ("teaching": this notebook's live run; "reference": the stored results)."""
 
     id: str
     claim: str
     paper: str
     ours: str
     verdict: str
+    scale: str = "teaching"
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if not self.id or " " in self.id:
             raise ValueError(f"id must be a non-empty word like '09-cc-mnist', got {self.id!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
 
 
 def _cell(text: str) -> str:
@@ -46,10 +53,14 @@ def claims_markdown(claims: list[Claim]):
     (a notebook displays it; ``.data`` is the text)."""
     from IPython.display import Markdown
 
-    lines = ["| claim | paper | ours (this run) | verdict |", "|---|---|---|---|"]
-    lines += [f"| {_cell(c.claim)} | {_cell(c.paper)} | {_cell(c.ours)} | **{c.verdict}** |"
-              for c in claims]  # fmt: skip
+    lines = ["| claim | paper | ours | measured at | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {_cell(c.claim)} | {_cell(c.paper)} | {_cell(c.ours)} | {_scale_words(c)} "
+              f"| **{c.verdict}** |" for c in claims]  # fmt: skip
     return Markdown("\n".join(lines))
+
+
+def _scale_words(claim: Claim) -> str:
+    return "this run (teaching size)" if claim.scale == "teaching" else "stored reference results"
 
 
 def find_ledger(start: Path | None = None) -> Path | None:
@@ -82,6 +93,9 @@ def read_ledger(path: Path | str | None = None) -> dict[str, dict[str, str]]:
         row = dict(zip(COLUMNS, cells))
         if row["id"] in rows:
             raise ValueError(f"{path}: the id {row['id']!r} is used twice")
+        if row["scale"] not in SCALES:
+            raise ValueError(f"{path}: scale {row['scale']!r} in row {row['id']!r}, "
+                             f"not one of {SCALES}")  # fmt: skip
         for verdict in ledger_verdicts(row):
             if verdict not in VERDICTS:
                 raise ValueError(f"{path}: unknown verdict {verdict!r} in row {row['id']!r}")
@@ -112,6 +126,9 @@ def check_ledger(claims: list[Claim], chapter: str, path: Path | str | None = No
             problems.append(f"{c.id}: measured here but not in {LEDGER_NAME}")
         elif rows[c.id]["chapter"] != chapter:
             problems.append(f"{c.id}: {LEDGER_NAME} names chapter {rows[c.id]['chapter']!r}")
+        elif rows[c.id]["scale"] != c.scale:
+            problems.append(f"{c.id}: measured here at {c.scale} scale, "
+                            f"{LEDGER_NAME} says {rows[c.id]['scale']!r}")  # fmt: skip
         elif c.verdict not in ledger_verdicts(rows[c.id]):
             problems.append(f"{c.id}: verdict here {c.verdict!r}, "
                             f"{LEDGER_NAME} says {rows[c.id]['verdict']!r}")  # fmt: skip
