@@ -1,11 +1,13 @@
 """Chapters run from the command line with papermill, parameters overridden (the course's
-"paper scale" switch works the same way: ``-p PAPER_SCALE True``)."""
+scale switch works the same way: ``-p SCALE reference`` in a chapter that has a reference scale)."""
 
 import json
 import os
 from pathlib import Path
 
 import pytest
+
+from cplus_edu.experiments.reference import CHAPTERS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -16,14 +18,19 @@ def _tags(cell) -> list[str]:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_chapter_has_one_parameters_cell_with_a_paper_scale_switch(path):
+def test_every_chapter_has_one_parameters_cell_with_its_scale_switch(path):
+    """One switch for the larger scale: ``SCALE = "teaching"`` (or "reference", the parameters
+    the stored results were made with) in the chapters that have a reference scale; the old
+    ``PAPER_SCALE`` switch, never run, is gone everywhere."""
     cells = json.loads(path.read_text())["cells"]
     tagged = [c for c in cells if "parameters" in _tags(c)]
     assert len(tagged) == 1, f"{path.name}: tag exactly one cell 'parameters' (papermill)"
     assert tagged[0]["cell_type"] == "code"
-    assert "PAPER_SCALE = False" in "".join(tagged[0]["source"]), (
-        f"{path.name}: the parameters cell should hold PAPER_SCALE = False"
-    )
+    assert "PAPER_SCALE" not in path.read_text(), f"{path.name}: fold PAPER_SCALE into SCALE"
+    if path.stem in CHAPTERS:
+        assert 'SCALE = "teaching"' in "".join(tagged[0]["source"]), (
+            f'{path.name}: the parameters cell should hold SCALE = "teaching"'
+        )
 
 
 def test_papermill_runs_the_tour_with_a_parameter_overridden(tmp_path):
