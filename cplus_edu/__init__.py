@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "seed_everything": "utils",
     "default_device": "utils",
+    "Stopwatch": "utils",
     "MLP": "models",
     "SmallCNN": "models",
     "TinyFCN": "models",

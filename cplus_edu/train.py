@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from cplus_edu.utils import default_device, progress_disabled, seed_everything
+from cplus_edu.utils import default_device, progress_bar, seed_everything
 
 
 @dataclass
@@ -120,10 +120,11 @@ def fit(
     """Train ``model`` (returning ``(features, logits)``) with ``loss_fn`` on ``data``.
 
     ``data`` is a ``(x, y)`` pair of tensors, a tuple ``(x, y1, y2, ...)`` when the loss takes
-    several targets, or a ``Dataset`` of such tuples. Parameters of the loss
-    (learnable centres) are optimised with the model's. ``progress=None`` shows a tqdm bar unless
-    running under CI. With ``checkpoint`` set, model, loss, optimizer and history are saved after
-    every epoch, and a later call with the same path resumes after the last saved epoch.
+    several targets, or a ``Dataset`` of such tuples. Parameters of the loss (learnable centres)
+    are optimised with the model's. ``progress=None`` shows a progress bar
+    (``cplus_edu.utils.progress_bar``, readable in a saved notebook) unless running under CI.
+    With ``checkpoint`` set, model, loss, optimizer and history are saved after every epoch, and
+    a later call with the same path resumes after the last saved epoch.
     ``threads`` torch threads are used during the run (``None``: torch's current setting; the
     default suits the chapters' tiny models, pass ``None`` for a large one).
     Returns the ``History`` of epoch-mean losses and loss terms.
@@ -162,8 +163,6 @@ def _fit(
     checkpoint,
     on_epoch_end,
 ) -> History:
-    from tqdm.auto import tqdm
-
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -192,8 +191,8 @@ def _fit(
         generator.set_state(state["generator"])
         start = state["epoch"]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
-    show = (not progress_disabled()) if progress is None else progress
-    bar = tqdm(range(start, epochs), desc="training", disable=not show, initial=start, total=epochs)
+    bar = progress_bar(range(start, epochs), show=progress, desc="training", initial=start,
+                       total=epochs)  # fmt: skip
     for epoch in bar:
         model.train()
         if isinstance(loss_fn, nn.Module):

@@ -24,7 +24,7 @@ from cplus_edu.detection.boxes import BoxCoder
 from cplus_edu.detection.dc_loss import DCLoss
 from cplus_edu.detection.nms import cl_balanced_nms
 from cplus_edu.train import History, torch_threads
-from cplus_edu.utils import progress_disabled, seed_everything
+from cplus_edu.utils import progress_bar, seed_everything
 
 __all__ = ["DetectionCriterion", "train_detector", "detect_raw", "apply_nms"]
 
@@ -111,8 +111,6 @@ def train_detector(
     short warm-up and a cosine learning-rate schedule; returns the ``History`` of epoch means
     (loss and terms). With ``checkpoint`` set, everything is saved after every epoch and a later
     call with the same path and arguments resumes after the last saved epoch."""
-    from tqdm.auto import tqdm
-
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     with torch_threads(threads):
@@ -128,9 +126,8 @@ def train_detector(
             sched.load_state_dict(state["scheduler"])
             history, start = state["history"], state["epoch"]
             generator.set_state(state["generator"])
-        show = (not progress_disabled()) if progress is None else progress
-        bar = tqdm(range(start, epochs), desc="training", disable=not show, initial=start,
-                   total=epochs)  # fmt: skip
+        bar = progress_bar(range(start, epochs), show=progress, desc="training", initial=start,
+                           total=epochs)  # fmt: skip
         for epoch in bar:
             model.train()
             order = torch.randperm(len(scenes), generator=generator)

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cplus_edu.utils import progress_disabled, seed_everything
+from cplus_edu.utils import progress_bar, progress_disabled, seed_everything
 from cplus_edu.voc.checkpoints import (
     check_resumable,
     load_checkpoint,
@@ -167,7 +167,6 @@ def train(opts: TrainOptions) -> Path:
 def _train(opts: TrainOptions) -> Path:
     import torch.distributed as dist
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
     cfg = opts.config
     d = setup_distributed(opts.device)
@@ -257,7 +256,7 @@ def _train(opts: TrainOptions) -> Path:
     )  # fmt: skip
     val_set = VOCEvalSet(val_samples, cfg)
     show = d.main and ((not progress_disabled()) if opts.progress is None else opts.progress)
-    bar = tqdm(total=cfg.iterations, initial=start, desc=f"train {opts.loss}", disable=not show)
+    bar = progress_bar(total=cfg.iterations, initial=start, desc=f"train {opts.loss}", show=show)
     amp_dtype = _amp_dtype(d.device.type)
     tick, images = time.perf_counter(), 0
 

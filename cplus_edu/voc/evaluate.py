@@ -21,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from cplus_edu.utils import progress_bar
 from cplus_edu.voc.data import IGNORE_INDEX, VOC_CLASSES
 
 
@@ -79,14 +80,12 @@ def evaluate(model, dataset, *, num_classes: int = 21, device="cpu", rank: int =
              progress: bool = False) -> dict:  # fmt: skip
     """Metrics of ``model`` on ``dataset`` (a ``VOCEvalSet``); the first ``limit`` images only if
     given. Every process calls it; all return the same (summed) metrics."""
-    from tqdm.auto import tqdm
-
     was_training = model.training
     model.eval()
     n = len(dataset) if limit is None else min(limit, len(dataset))
     cm = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
     indices = range(rank, n, world_size)
-    for i in tqdm(indices, desc="evaluating", disable=not progress, leave=False):
+    for i in progress_bar(indices, desc="evaluating", show=progress, leave=False):
         image, label = dataset[i]
         pred = predict_whole(model, image[None].to(device), tuple(label.shape), amp)
         cm += confusion_matrix(pred, label.to(device), num_classes)
