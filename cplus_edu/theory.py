@@ -1,4 +1,4 @@
-r"""The background probability of the C+1 paper (seed 000, section 3.5, eq. 3), exact.
+r"""The background probability of the C+1 paper (section 3.5, eq. 3), exact.
 
 Paper: "C + 1 Loss: learn to classify C classes of interest and the background class
 differentially", anonymous authors, ICLR 2021 submission. The argument of section 3.5: the

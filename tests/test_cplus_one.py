@@ -1,4 +1,4 @@
-"""The C+1 loss (seed 000) against a slow per-sample loop, gradients, and bad input."""
+"""The C+1 loss against a slow per-sample loop, gradients, and bad input."""
 
 import math
 

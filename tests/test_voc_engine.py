@@ -59,7 +59,7 @@ def test_train_then_eval(tree, tmp_path, capsys, loss, centers):
     run = read_run(tmp_path / "run")
     terms = {"ce"} if loss == "ce" else {"separability", "compact", "background"}
     if loss == "fused":
-        terms = {"softmax", "positive_sharing"}  # FusedLoss.terms (seed 002)
+        terms = {"softmax", "positive_sharing"}  # FusedLoss.terms (Liu & Lew)
     assert terms | {"aux_ce", "total", "lr", "images_per_s"} <= set(run.train[-1])
     assert [r["iteration"] for r in run.train] == [1, 2] and run.evals[-1]["iteration"] == 2
     if loss == "cplus1" and centers != "shared":

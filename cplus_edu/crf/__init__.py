@@ -1,4 +1,5 @@
-"""Pixel objectness and dense CRF post-processing (Liu & Lew, seed 002). One concept per file:
+"""Pixel objectness and dense CRF post-processing (Liu & Lew, REFERENCES.md [3]). One concept per
+file:
 
 - ``objectness``: object proposals from scikit-image segments and the pixel objectness
   ``pos_j = g_j / G`` (the share of proposals that cover pixel j);

@@ -1,4 +1,4 @@
-r"""Pixel objectness from object proposals (Liu & Lew, seed 002).
+r"""Pixel objectness from object proposals (Liu & Lew, REFERENCES.md [3]).
 
 .. math::
 

@@ -1,4 +1,4 @@
-r"""The slides' CRF unary with pixel objectness (Liu & Lew, seed 002).
+r"""The slides' CRF unary with pixel objectness (Liu & Lew, REFERENCES.md [3]).
 
 .. math::
 

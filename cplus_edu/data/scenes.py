@@ -1,6 +1,6 @@
 """Synthetic segmentation scenes with large, small and thin objects of several classes (chapter 06).
 
-The Liu & Lew slides (seed 002) argue that a softmax-trained FCN loses object pixels to the
+The Liu & Lew slides (REFERENCES.md [3]) argue that a softmax-trained FCN loses object pixels to the
 background, small objects and thin parts most. These scenes are built so that this can happen
 and be measured:
 

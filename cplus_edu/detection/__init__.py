@@ -1,6 +1,7 @@
-"""Detection (seed 003): boxes, anchors, IAC anchor assignment, the DC loss, CL-balanced NMS and
-a tiny one-stage detector. Boxes are ``xyxy`` pixels throughout; torchvision.ops supplies IoU,
-NMS, focal and GIoU losses, and these modules add only what the poster adds."""
+"""Detection (the detection poster, REFERENCES.md [4]): boxes, anchors, IAC anchor assignment,
+the DC loss, CL-balanced NMS and a tiny one-stage detector. Boxes are ``xyxy`` pixels throughout;
+torchvision.ops supplies IoU, NMS, focal and GIoU losses, and these modules add only what the
+poster adds."""
 
 from cplus_edu._lazy import lazy_exports
 

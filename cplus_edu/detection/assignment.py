@@ -1,4 +1,4 @@
-r"""IoU-classification-aware (IAC) anchor assignment, eqs. (4)-(5) of the poster (seed 003).
+r"""IoU-classification-aware (IAC) anchor assignment, eqs. (4)-(5) of the poster [4].
 
 Poster (no code or full text is public): "dynamic coefficient loss, IoU-classification-aware
 anchor assignment, classification-localisation balanced NMS", RetinaNet on COCO / VOC 2007.

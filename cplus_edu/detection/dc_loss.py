@@ -1,4 +1,4 @@
-r"""The dynamic coefficient (DC) loss, eqs. (1)-(3) of the poster (seed 003).
+r"""The dynamic coefficient (DC) loss, eqs. (1)-(3) of the poster [4].
 
 Task spatial misalignment: the classifier and the box regressor read the same features but want
 different things from them, so a detection can be well classified and badly localised or the

@@ -1,4 +1,4 @@
-r"""Classification-localisation (CL) balanced NMS, eqs. (6)-(7) of the poster (seed 003).
+r"""Classification-localisation (CL) balanced NMS, eqs. (6)-(7) of the poster [4].
 
 Greedy NMS keeps, in each cluster of overlapping boxes, the one with the highest classification
 score. With task spatial misalignment the best-classified box need not be the best-placed one,

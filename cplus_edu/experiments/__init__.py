@@ -127,7 +127,7 @@ _EXPORTS: dict[str, str] = {
     "paper_tables": "voc_runs",
     "gpu_estimates": "voc_runs",
     "voc_claims": "voc_runs",
-    # chapter 07: detection (seed 003)
+    # chapter 07: detection (the DC loss / IAC / CL-NMS poster)
     "PAPER_DETECTION_TABLE": "detection",
     "DETECTION_SETTINGS": "detection",
     "DETECTION_ROWS": "detection",

@@ -1,4 +1,4 @@
-"""The three properties the CAS paper claims (seed 001, section 3.3), as things one can measure.
+"""The three properties the CAS paper claims (Sharma et al., sec. 3.3), as things one can measure.
 
 - *Sparsity*: with softmax outputs the discriminator is maximised at the corners of the
   probability simplex (a convex polytope), so each region's mean descriptor should become one-hot,

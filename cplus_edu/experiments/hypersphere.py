@@ -2,9 +2,9 @@
 
 One function, ``train_embedding``, backs chapter 01 and its slider panel: an ``MLP`` with an
 L2-normalised ``embedding_dim``-D embedding and a cosine classifier (NormFace), trained either with
-plain cross-entropy (``loss="ce"``) or with the C+1 loss (``loss="cplus_one"``, seed 000,
-eq. (1)). The returned ``EmbeddingRun`` holds the model, its history (with the three loss terms),
-the embedded training data and the embedded held-out *novel* background style, and
+plain cross-entropy (``loss="ce"``) or with the C+1 loss (``loss="cplus_one"``, the C+1
+paper's eq. (1)). The returned ``EmbeddingRun`` holds the model, its history (with the three loss
+terms), the embedded training data and the embedded held-out *novel* background style, and
 ``report()`` measures it (``embedding_report``, built on ``cplus_edu.metrics``):
 
 - **compactness** (``L_compact``): the *intra-class spread*, the mean distance of class-of-interest

@@ -1,4 +1,4 @@
-"""Chapter 05's runs: CE, CACE and CAS on low-fidelity saliency labels (seed 001, section 5),
+"""Chapter 05's runs: CE, CACE and CAS on low-fidelity saliency labels (CAS paper, section 5),
 and three losses that segment texture mosaics from meaningless region ids.
 
 Every loss reads the **same annotation**: the label image with each region's label flipped with

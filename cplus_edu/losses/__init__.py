@@ -1,13 +1,13 @@
 """Loss functions, one concept per file; each module docstring carries the paper's equations.
 
-- ``cplus_one``: C+1 loss = CE + alpha * centre loss + beta * background margin (seed 000)
+- ``cplus_one``: C+1 loss = CE + alpha * centre loss + beta * background margin ([1])
 - ``centers``: the three centre representations of the C+1 paper
-- ``class_agnostic``: CAS loss (uniformer - discriminator) and class-agnostic CE (seed 001)
+- ``class_agnostic``: CAS loss (uniformer - discriminator) and class-agnostic CE (Sharma et al. [2])
 - ``positive_sharing``: positive-sharing loss and the fused loss (softmax CE + positive-sharing,
-  seed 002)
+  Liu & Lew, [3])
 - ``discriminative``: De Brabandere et al. (2017) discriminative loss, the metric-learning baseline
 - ``margins``: NormFace / CosFace / ArcFace / SphereFace heads on the hypersphere
-- ``channel_corr``: CC-loss, the channel-correlation loss on channel attention (seed 004)
+- ``channel_corr``: CC-loss, the channel-correlation loss on channel attention (Song et al., [5])
 """
 
 from cplus_edu._lazy import lazy_exports

@@ -1,4 +1,4 @@
-r"""The three centre representations of the C+1 loss (seed 000, Sec. 3.2).
+r"""The three centre representations of the C+1 loss (C+1 paper, Sec. 3.2).
 
 The C+1 paper ("C + 1 Loss: learn to classify C classes of interest and the background class
 differentially", anonymous ICLR submission) keeps one centre :math:`c_k` per *class of interest*

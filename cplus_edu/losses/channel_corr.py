@@ -1,11 +1,12 @@
-r"""CC-loss: the channel-correlation loss on per-sample channel attention (seed 004).
+r"""CC-loss: the channel-correlation loss on per-sample channel attention (Song et al. [5]).
 
 Paper: Zeyu Song, Dongliang Chang, Zhanyu Ma, Xiaoxu Li, Zheng-Hua Tan, "CC-Loss: Channel
-Correlation Loss for Image Classification", ICPR 2020 (arXiv 2010.05469). Only the slides are in
-the seeds; the equations below are **our reading** of the abstract: "a channel attention module
-produces channel attention of the features for each sample; a Euclidean distance matrix between
-those attention vectors is used to make the vectors of the same class identical and to increase
-the difference between classes". The slides' table trains "VGG16 + CAM" and "ResNet18 + CAM".
+Correlation Loss for Image Classification", ICPR 2020 (arXiv 2010.05469). Only the slides are
+available to us; the equations below are **our reading** of the abstract: "a channel attention
+module produces channel attention of the features for each sample; a Euclidean distance matrix
+between those attention vectors is used to make the vectors of the same class identical and to
+increase the difference between classes". The slides' table trains "VGG16 + CAM" and
+"ResNet18 + CAM".
 
 For a batch of attention vectors ``a [N, C]`` (C channels of the last conv features) and labels
 ``y [N]``, the per-channel mean squared Euclidean distance matrix

@@ -2,7 +2,7 @@ r"""Class-agnostic segmentation (CAS) loss and class-agnostic cross-entropy (CAC
 
 Paper: A. Sharma, N. Khan, M. Mubashar, G. Sundaramoorthi, P. Torr, "Class-Agnostic Segmentation
 Loss and Its Application to Salient Object Detection and Segmentation", IJCAI 2021 workshop on
-Weakly Supervised Representation Learning (seed 001; arXiv:2010.14793).
+Weakly Supervised Representation Learning (arXiv:2010.14793; REFERENCES.md [2]).
 
 The network's softmax output `s(x)` `[M]` at pixel `x` is a descriptor; a ground-truth region map
 splits each image into regions `r_1 .. r_N` whose ids carry no class meaning. With the region means

@@ -1,4 +1,4 @@
-r"""The C+1 loss: separability + compactness + background margin (seed 000).
+r"""The C+1 loss: separability + compactness + background margin (REFERENCES.md [1]).
 
 Paper: "C + 1 Loss: learn to classify C classes of interest and the background class
 differentially", anonymous authors, ICLR 2021 submission (OpenReview). A *C+1 problem* has C

@@ -2,7 +2,7 @@ r"""Discriminative loss: the metric-learning baseline the CAS paper compares wit
 
 Paper: B. De Brabandere, D. Neven, L. Van Gool, "Semantic Instance Segmentation with a
 Discriminative Loss Function", CVPR 2017 workshops (arXiv:1708.02551); compared against in
-seed 001 (Tables 2 and 3).
+the CAS paper (Sharma et al., REFERENCES.md [2], Tables 2 and 3).
 
 Pixel embeddings `x_i` `[D]` of a region (instance) `c` are pulled to within `delta_v` of their
 mean `mu_c`; the means of different regions are pushed at least `2 delta_d` apart; a small term

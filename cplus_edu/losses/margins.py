@@ -1,7 +1,7 @@
 r"""The margin family on the hypersphere: NormFace, CosFace, ArcFace and SphereFace heads.
 
-The CC-loss slides (seed 004) compare with the softmax losses that put the class weights and the
-features on the unit hypersphere and ask the target class to win *by a margin*. With
+The CC-loss slides (Song et al. [5]) compare with the softmax losses that put the class weights
+and the features on the unit hypersphere and ask the target class to win *by a margin*. With
 ``theta_{j}`` the angle between the feature ``x_i`` and the class weight ``w_j`` (both ``[D]``),
 every head below is a cross-entropy over modified logits, the target logit changed by a margin:
 

@@ -1,4 +1,4 @@
-r"""The positive-sharing loss and the fused loss (seed 002).
+r"""The positive-sharing loss and the fused loss (Liu & Lew, REFERENCES.md [3]).
 
 Slides: Yu Liu and Michael S. Lew, "Improving the Discrimination Between Foreground and Background
 for Semantic Segmentation" (Leiden University). An FCN trained with softmax cross-entropy loses

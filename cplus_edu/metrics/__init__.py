@@ -1,12 +1,12 @@
 """Metrics, in one place: open-set background, embedding geometry, saliency and regions.
 
 - ``open_set``: accuracy on the classes of interest, background recall, the softmax background
-  score and its AUROC (seed 000);
+  score and its AUROC (the C+1 paper, REFERENCES.md [1]);
 - ``embedding``: class means, intra-class spread, distance to the nearest centre, ball radius
-  (what each term of the C+1 loss does to an embedding, seed 000);
-- ``saliency``: salient-channel choice, adaptive binarisation, F-beta and MAE (seed 001);
+  (what each term of the C+1 loss does to an embedding);
+- ``saliency``: salient-channel choice, adaptive binarisation, F-beta and MAE (CAS paper);
 - ``regions``: the adjusted Rand index of a segmentation against region labels, and the renaming
-  of predicted region ids that best matches them (seed 001).
+  of predicted region ids that best matches them (the CAS paper).
 """
 
 from cplus_edu._lazy import lazy_exports

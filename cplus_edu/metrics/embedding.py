@@ -1,4 +1,4 @@
-"""Numbers that say what each term of the C+1 loss did to an embedding (seed 000, section 3.2).
+"""Numbers that say what each term of the C+1 loss did to an embedding (C+1 paper, sec. 3.2).
 
 The paper asks three properties of a C+1 classifier; each has a measurement here:
 

@@ -1,6 +1,6 @@
 """Salient object detection: pick the salient output channel, binarise, score with F-beta and MAE.
 
-As in the CAS paper (seed 001, section 4.2):
+As in the CAS paper (Sharma et al., REFERENCES.md [2], section 4.2):
 
 - a class-agnostic model has no "salient" channel by construction; after training, the channel
   whose output correlates best (Pearson, over all pixels) with the ground-truth masks of

@@ -1,4 +1,4 @@
-"""Plots for the background-probability formula (seed 000, eq. 3) and its check on features.
+"""Plots for the background-probability formula (C+1 paper, eq. 3) and its check on features.
 
 - ``plot_background_probability``: p and 1 - p against the dimension d, for features filling a
   ball and for L2-normalised features on a sphere, with Monte Carlo points and the line below

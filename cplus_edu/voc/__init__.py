@@ -1,4 +1,4 @@
-"""Paper-scale PASCAL VOC segmentation (seed 000's Tables 1-2): DeepLabV3+ R50, CE vs C+1.
+"""Paper-scale PASCAL VOC segmentation (the C+1 paper's Tables 1-2): DeepLabV3+ R50, CE vs C+1.
 
 Run as ``python -m cplus_edu.voc train|eval`` or ``torchrun --nproc_per_node N -m cplus_edu.voc
 train``; ``config`` (the mmseg recipe and a CPU smoke size), ``data`` (VOC / SBD and mmseg's

@@ -1,7 +1,7 @@
 """The two run configurations: the paper's VOC recipe and a CPU smoke test of the same code.
 
 ``paper-voc-20k`` is mmsegmentation's ``deeplabv3plus_r50-d8_512x512_20k_voc12aug`` (the recipe
-behind seed 000's Table 1 baseline, 75.93 mIoU), field by field:
+behind the C+1 paper's Table 1 baseline, 75.93 mIoU), field by field:
 
 - model: mmseg's DeepLabV3+ R50-D8 (``model``): ResNetV1c-50 at output stride 8 (deep stem,
   ``contract_dilation``), the depthwise-separable ASPP head with 512 channels and rates 12/24/36,
@@ -86,12 +86,12 @@ class VOCConfig:
     train_split: str = "trainaug"  # "trainaug" (VOC train + SBD, 10,582) or "train" (1,464)
     val_split: str = "val"
     num_workers: int = 4
-    # C+1 loss (seed 000: alpha 0.1, beta 1e-4, moving-average centres of normalised features)
+    # C+1 loss (the paper's alpha 0.1, beta 1e-4, moving-average centres of normalised features)
     alpha: float = 0.1
     beta: float = 1e-4
     margin: float = 1.0
     center_momentum: float = 0.9
-    # fused loss (seed 002)
+    # fused loss (Liu & Lew)
     fused_ws: float = 0.5
     fused_wp: float = 0.5
     # bookkeeping

@@ -7,10 +7,10 @@ the reasons are in ``config.VOCConfig``)::
     "all"   (mmseg, avg_non_ignore=False):  sum_{i: y_i != 255} CE_i / (B * H * W)
     "valid" (avg_non_ignore=True):          sum_{i: y_i != 255} CE_i / #{i: y_i != 255}
 
-The C+1 loss is seed 000's eq. (1), :math:`L_{sep} + \\alpha L_{compact} + \\beta L_{background}`,
+The C+1 loss is the paper's eq. (1), :math:`L_{sep} + \\alpha L_{compact} + \\beta L_{background}`,
 with ``L_sep`` that cross-entropy (so ``"all"`` is the C+1 loss as an mmseg loss module computes
 it) and the centre terms of ``cplus_edu.losses.cplus_one`` (means over the pixels they concern);
-with ``"valid"`` it is exactly ``CPlusOneLoss`` (tested). The fused loss (seed 002) keeps its own
+with ``"valid"`` it is exactly ``CPlusOneLoss`` (tested). The fused loss (Liu & Lew) keeps its own
 per-valid-pixel mean.
 """
 
@@ -45,7 +45,7 @@ def _fused_loss_class():
     except (ImportError, AttributeError) as e:
         raise RuntimeError(
             "--loss fused needs cplus_edu.losses.FusedLoss (the fused softmax + positive-sharing "
-            "loss of seed 002, chapter 06), which this copy of cplus_edu does not have yet; use "
+            "loss of Liu & Lew, chapter 06), which this copy of cplus_edu does not have yet; use "
             "--loss ce or --loss cplus1"
         ) from e
     return FusedLoss
@@ -55,7 +55,7 @@ class SegmentationCriterion(nn.Module):
     """Main loss on the logits upsampled to the label size + ``aux_weight`` x CE on the aux head.
 
     ``loss``: ``"ce"`` (the paper's L_separability baseline), ``"cplus1"`` (eq. (1) on the
-    decoder features, centres ``centers``) or ``"fused"`` (``FusedLoss``, seed 002). After a
+    decoder features, centres ``centers``) or ``"fused"`` (``FusedLoss``, Liu & Lew). After a
     call ``terms`` holds every part as a detached float32 scalar.
     """
 
@@ -98,7 +98,7 @@ class SegmentationCriterion(nn.Module):
         return cross_entropy(logits, target, self.ignore_index, self.cfg.ce_average)
 
     def cplus_one(self, features, logits, target) -> tuple[torch.Tensor, dict]:
-        """Seed 000's eq. (1) with ``L_sep`` averaged as ``cfg.ce_average`` says."""
+        """The C+1 paper's eq. (1) with ``L_sep`` averaged as ``cfg.ce_average`` says."""
         from cplus_edu.losses.cplus_one import background_term, compact_term
 
         cfg = self.cfg
