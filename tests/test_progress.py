@@ -57,10 +57,16 @@ def test_outside_a_notebook_the_bar_is_tqdm_text_and_can_be_silenced(capsys):
 def test_stopwatch_counts_up_and_prints_minutes_and_seconds(monkeypatch):
     import cplus_edu.utils as utils
 
-    now = [100.0]
+    now, cpu = [100.0], [7.0]
     monkeypatch.setattr(utils.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(utils.time, "process_time", lambda: cpu[0])
     watch = Stopwatch()
     now[0] += 42.4
+    cpu[0] += 30.2
     assert watch.seconds() == pytest.approx(42.4) and str(watch) == "42 s"
+    assert watch.cpu_seconds() == pytest.approx(30.2)
     now[0] += 65
     assert str(watch) == "1 min 47 s"
+    assert watch.report() == (
+        "This chapter ran in 1 min 47 s (wall clock; CPU time of this process 30 s)."
+    )

@@ -16,9 +16,9 @@
 # %% [markdown]
 # # 01 · The C+1 loss on the hypersphere
 #
-# The C+1 paper (seed 000, "C + 1 Loss: learn to classify C classes of interest and the background
-# class differentially") asks three things of a classifier for C classes of interest plus a
-# background class, and writes one loss term for each:
+# The C+1 paper ("C + 1 Loss: learn to classify C classes of interest and the background class
+# differentially", [REFERENCES.md](../REFERENCES.md) [1]) asks three things of a classifier for C
+# classes of interest plus a background class, and writes one loss term for each:
 #
 # $$L_{C+1} = \underbrace{L_{separability}}_{\text{cross-entropy}}
 #           + \alpha\,\underbrace{L_{compact}}_{\text{centre loss}}
@@ -41,20 +41,43 @@
 # labelled background.
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * write down the C+1 loss's three terms, eqs. (1) and (2), and say what each asks of an
+#   embedding;
+# * explain why margin bands can cover the whole circle in 2-D but leave room on a sphere;
+# * measure a trained embedding's class spread, background distance and rejection of an unseen
+#   background style, and compare two losses seed by seed with the course's verdict rule
+#   (`paired_verdict`);
+# * use the slider panel to see how alpha, beta and the margin move an embedding.
+#
+# **Prerequisites.** Chapter 00 (what a C+1 problem is, the synthetic C+1 world, cross-entropy as
+# the baseline). Unit vectors, the cosine of an angle and Euclidean distance. It helps to have
+# met the centre loss of Wen et al. (cited in [REFERENCES.md](../REFERENCES.md)); the glossary,
+# [GLOSSARY.md](../GLOSSARY.md), defines *centre*, *margin band* and *unseen background*.
+#
+# **Run time.** About a minute on a 2-core laptop CPU at teaching size; the last cell prints how
+# long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Teaching size: every training run takes a few seconds on a 2-core CPU; the whole notebook about
 # two minutes. More `SEEDS` make the intervals narrower; more `EPOCHS` and samples make each
 # model stronger. `CPLUS_EDU_FAST=1` (set by the test that drives this notebook in a real browser)
 # shrinks everything and skips the UMAP view; the assertions below are then skipped too, because a
-# single short run measures nothing reliably. `PAPER_SCALE = True` trains on five times the data
-# for longer, over eight seeds (the next cell; several minutes). The cell is tagged `parameters`,
-# so papermill can set any of these: `papermill 01_hypersphere.ipynb out.ipynb -p EPOCHS 60`.
+# single short run measures nothing reliably. The cell is tagged `parameters`, so papermill can
+# set any of these from a terminal: `papermill 01_hypersphere.ipynb out.ipynb -p EPOCHS 60`.
 
 # %% tags=["parameters"]
 import os
 
 FAST = os.environ.get("CPLUS_EDU_FAST") == "1"
-PAPER_SCALE = False  # True: more data, epochs and seeds (next cell)
 SEED = 0  # the run that is drawn
 SEEDS = (0, 1, 2, 3, 4)  # the measurements are means over these; verdicts pair them
 NUM_CLASSES = 4  # classes of interest (C); the background is class 0
@@ -67,15 +90,19 @@ STRONG = dict(alpha=1.0, beta=1.0)  # strong enough to act at this scale (see se
 HIGH_DIM = 16  # embedding dimension of the UMAP view
 
 # %%
-if PAPER_SCALE:
-    SEEDS, N_PER_CLASS, N_BACKGROUND, EPOCHS = tuple(range(8)), 1000, 4000, 100
 if FAST:
     SEEDS, N_PER_CLASS, N_BACKGROUND, EPOCHS = (0,), 60, 240, 6
 
 # %%
+import math
+import statistics
+
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+import torch.nn.functional as F
 from IPython.display import display
+from scipy.stats import t
 
 import cplus_edu
 from cplus_edu.data import make_cplus_one_data
@@ -515,16 +542,151 @@ if not FAST:  # one short run decides nothing: the fast mode only checks that th
 # rejected" more than the loss does?
 #
 # Next, chapter 02 trains on real digits and measures open-set background on MNIST.
+
+# %% [markdown]
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says.
+
+# %% [markdown]
+# ### Exercise 1 · How much of the circle do the bands leave free?
+# Put four centres evenly on the unit circle (90° apart). With $m_b = 1$, what share of the circle
+# is at least $m_b$ from every centre, where eq. (2) leaves a background sample alone? And with
+# $m_b = 0.5$?
 #
-# ## Try this
-# 1. **A smaller margin.** Set `MARGIN = 0.5` in the parameters cell and rerun. Look at
-#    "bg -> centre" of `+ background (beta=1)` and at the histogram of section 4: the hinge of
-#    eq. (2) stops pushing once a background sample is $m_b$ away, so does the background now
-#    settle nearer the centres?
-# 2. **Longer training for the paper's weights.** Set `EPOCHS = 150`. Look at the printed share
-#    $\beta L_{background} / L_{separability}$ and at the "bg -> centre" of `C+1, paper weights`:
-#    does more training let $\beta = 10^{-4}$ matter, or is the weight simply too small for a
-#    model this size?
-# 3. **Centres that are the classifier's weights.** In the slider panel set `beta` to 1 and switch
-#    the centres to *shared*. Look at the right-hand bars: the background distance should still
-#    grow, but does "novel background rejected" move? Compare with the *moving average* centres.
+# <details><summary>Hint</summary>
+#
+# Two unit vectors at angle $\varphi$ are $2\sin(\varphi/2)$ apart. So a band reaches an angle
+# $\theta = 2\arcsin(m_b/2)$ to each side of its centre. Compare $4 \cdot 2\theta$ with $360°$.
+# `free_share(centers, margin)` measures the share by sampling the circle.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# For $m_b = 1$, $\theta = 2\arcsin(1/2) = 60°$: four bands of $120°$ would cover $480°$, more
+# than the circle, so nothing is free, and no background sample can satisfy eq. (2) for every
+# centre. For $m_b = 0.5$, $\theta = 2\arcsin(1/4) \approx 29°$: the bands cover
+# $8\theta \approx 232°$ and leave $1 - 8\theta/360°$, a little over a third of the circle, in
+# four gaps between neighbouring centres. This is why section 2 found the background term unable
+# to push the background out of the bands in 2-D.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+angles = torch.arange(4) * math.pi / 2
+even = torch.stack([angles.cos(), angles.sin()], dim=1)  # four unit centres, 90 degrees apart
+for m_b in (1.0, 0.5):
+    theta = 2 * math.asin(m_b / 2)  # the band's half-width, as an angle
+    formula = max(0.0, 1 - 4 * 2 * theta / (2 * math.pi))
+    sampled = free_share(even, m_b)
+    print(f"m_b = {m_b}: band +-{math.degrees(theta):.1f} degrees; free share {formula:.3f} "
+          f"(formula), {sampled:.3f} (free_share)")  # fmt: skip
+    assert abs(formula - sampled) < 0.01
+assert free_share(even, 1.0) == 0.0
+
+# %% [markdown]
+# ### Exercise 2 · Eq. (2) by hand
+# Take the strong C+1 run on the circle, `circle_runs["C+1, strong"]`, and compute its two centre
+# terms from its features, labels and centres: $L_{compact}$, the mean squared distance of a
+# class-of-interest feature to its centre, and $L_{background}$ of eq. (2). Check them against
+# the loss module's own values.
+#
+# <details><summary>Hint</summary>
+#
+# Normalise the features and centres (`F.normalize(x, dim=1)`); label `k` has centre row `k - 1`.
+# For eq. (2), `torch.cdist(background_features, centers)` gives every distance at once;
+# `(m_b - distances).clamp_min(0)` is the hinge. Then call `run.loss_fn(run.features,
+# run.logits, run.labels)` and read `run.loss_fn.terms` (the loss is in eval mode, so the call
+# does not move its centres).
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $L_{compact}$ is `((f - c[y - 1]) ** 2).sum(1).mean()` over the classes of interest, and
+# $L_{background}$ is the mean, over background samples and over the C centres, of
+# $[m_b - \lVert f - c_k\rVert]_+$; both agree with `terms["compact"]` and `terms["background"]`
+# to rounding. Note that the hinge is averaged over *all* centres, not only the nearest: a
+# background sample pays for every band it sits in.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+run = circle_runs["C+1, strong"]
+f, c = F.normalize(run.features, dim=1), F.normalize(run.centers, dim=1)
+interest = run.labels > 0
+compact_by_hand = ((f[interest] - c[run.labels[interest] - 1]) ** 2).sum(dim=1).mean()
+background_by_hand = (MARGIN - torch.cdist(f[run.labels == 0], c)).clamp_min(0).mean()
+with torch.no_grad():
+    run.loss_fn(run.features, run.logits, run.labels)
+for name, by_hand in [("compact", compact_by_hand), ("background", background_by_hand)]:
+    module = run.loss_fn.terms[name].item()
+    print(f"L_{name}: by hand {by_hand.item():.5f}, CPlusOneLoss {module:.5f}")
+    assert abs(by_hand.item() - module) < 1e-5
+
+# %% [markdown]
+# ### Exercise 3 · A verdict by hand
+# Section 4 printed "spread, CE - alpha=1" as a mean, an interval and a verdict. Recompute them
+# from the per-seed spreads in `rows`: take, for every seed, cross-entropy's spread minus the
+# spread of `+ compact (alpha=1)`; then the mean of these differences and its 95 % Student-t
+# interval. Which verdict does the course's rule give?
+#
+# <details><summary>Hint</summary>
+#
+# With $n$ differences of mean $\bar d$ and standard deviation $s$ the interval is
+# $\bar d \pm t_{0.975,\,n-1}\, s/\sqrt n$ (`scipy.stats.t.ppf(0.975, n - 1)`). The rule:
+# above 0 holds, containing 0 inconclusive at this scale, below 0 does not reproduce at this scale.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Pairing by seed compares two runs that share their data order and initial weights, so the
+# differences are far less noisy than the two settings' spreads on their own. The mean and the
+# interval come out as printed in section 4, and since the whole interval lies above 0 the
+# verdict is *holds*: the compactness term tightens the classes. (With a single seed, as in the
+# fast mode, there is no interval; the rule then says *inconclusive*.)
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+differences = [
+    r_ce[spread_key] - r_alpha[spread_key]
+    for r_ce, r_alpha in zip([r for r in rows if r["setting"] == ce],
+                             [r for r in rows if r["setting"] == compact], strict=True)
+]  # fmt: skip
+printed = evidence["spread, CE - alpha=1"]
+n_pairs = len(differences)
+if n_pairs > 1:
+    d_mean, d_sd = statistics.mean(differences), statistics.stdev(differences)
+    half = t.ppf(0.975, n_pairs - 1) * d_sd / math.sqrt(n_pairs)
+    verdict = ("holds" if d_mean - half > 0 else "does not reproduce at this scale"
+               if d_mean + half < 0 else "inconclusive at this scale")  # fmt: skip
+    print(f"by hand: {d_mean:.4f} [{d_mean - half:.4f}, {d_mean + half:.4f}], {verdict}")
+    print(f"printed: {printed.describe(digits=4)}, {printed.verdict}")
+    assert math.isclose(d_mean, printed.mean, abs_tol=1e-9)
+    assert math.isclose(d_mean - half, printed.low, abs_tol=1e-9)
+    assert verdict == printed.verdict
+else:
+    print(f"one seed, no interval: {printed.verdict}")
+    assert printed.verdict == "inconclusive at this scale"
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
+# look and compare.
+# * **A smaller margin.** Set `MARGIN = 0.5`. Look at "bg -> centre" of `+ background (beta=1)`
+#   and at the histogram of section 4: the hinge of eq. (2) stops pushing once a background sample
+#   is $m_b$ away, so does the background now settle nearer the centres?
+# * **Longer training for the paper's weights.** Set `EPOCHS = 150`. Look at the printed share
+#   $\beta L_{background} / L_{separability}$ and at the "bg -> centre" of `C+1, paper weights`:
+#   does more training let $\beta = 10^{-4}$ matter, or is the weight simply too small for a model
+#   this size?
+# * **Centres that are the classifier's weights.** In the slider panel set `beta` to 1 and switch
+#   the centres to *shared*. Look at the right-hand bars: the background distance should still
+#   grow, but does "novel background rejected" move? Compare with the *moving average* centres.
+
+# %%
+print(stopwatch.report())

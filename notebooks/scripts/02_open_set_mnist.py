@@ -49,6 +49,32 @@
 # again on **random digit splits**, with runs paired by (seed, split).
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * set up an open-set test on real images: classes of interest, background seen in training, and
+#   three kinds of background never seen (held-out digits, clothes, photos);
+# * measure background recall, the AUROC of a background score, and the share of unseen
+#   background inside a class ball;
+# * compare cross-entropy and the C+1 loss over random digit splits, with runs paired by seed and
+#   split, and put the paper's Tables 1-4 beside ours;
+# * explain the far-OOD failure: photos that a digit classifier names with high confidence.
+#
+# **Prerequisites.** Chapters 00 and 01 (the C+1 loss, its centres and weights, the course's
+# verdict rule); chapter 03 helps with the "inside a class ball" measurements but is not needed.
+# Receiver operating characteristic (ROC) curves and the area under them. MNIST, Fashion-MNIST and
+# CIFAR-10 are cited in [REFERENCES.md](../REFERENCES.md); the glossary,
+# [GLOSSARY.md](../GLOSSARY.md), defines *unseen background* and *paired difference*.
+#
+# **Run time.** Two to three minutes on a 2-core laptop CPU at teaching size; the last cell
+# prints how long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Teaching size: about 60 training runs of a one-hidden-layer MLP on 2,100 images, each a second
 # or two on a 2-core CPU. `PAPER_SCALE = True` takes all but a few hundred training images of the
@@ -599,18 +625,142 @@ display(claims_markdown(claims))
 check_ledger(claims, "02_open_set_mnist")
 
 # %% [markdown]
-# ## Try this
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+
+# %% [markdown]
+# ### Exercise 1 · Why pair the runs?
+# Five seeds give a baseline accuracy of 0.60, 0.70, 0.80, 0.65 and 0.75 (the seed moves it a
+# lot), and a method that adds 0.010, 0.012, 0.009, 0.011 and 0.010 to the run of the same seed.
+# Does the method help? Compare two ways of asking: the paired verdict on the five differences,
+# and an unpaired comparison of the two lists (Welch's t-test).
 #
-# 1. **Invert the photos.** In the gallery cell, set `photos = 1 - photos` (dark scenes with
-#    light edges, closer to a digit's light stroke on black) and compare
-#    `(coi_confidence(cplus_edu.predict(worst_model, photos)[1]) > 0.9).float().mean()` with the
-#    share above, and `background_auroc` (from `cplus_edu.metrics`) of the background score on
-#    photos against the digits. Look at whether it falls towards or below 50 %: how "far" an
-#    input is depends on the network's view of it, not ours.
-# 2. **Add photos to the seen background.** Put a few hundred greyscale CIFAR-10 *training*
-#    images (`cplus_edu.data.load_cifar10_gray("train", ...)`) into `x_train` with label 0.
-#    Look at `confident_fashion`: does a little far background in training also fix the *other*
-#    far set, or only the photos?
-# 3. **More splits, fewer seeds.** Set `SPLIT_SEEDS = range(12)` and `SPLIT_RUN_SEEDS = (0,)`:
-#    the same 12 pairs, now one per split. Look at how the "k of n pairs up" counts and the
-#    spread of `recall_cifar` change: which moves the numbers more, the seed or the split?
+# <details><summary>Hint</summary>
+#
+# `paired_verdict(differences)` (from `cplus_edu.experiments`) applies the course's rule;
+# `scipy.stats.ttest_ind(a, b, equal_var=False).pvalue` is the unpaired test.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Paired, the method wins on every seed by about a point and the interval of the mean difference
+# lies far above 0: *holds*. Unpaired, the small gain is lost in the seed-to-seed spread of ten
+# points, and the t-test sees nothing (a p-value near 1). That is why this chapter pairs every
+# C+1 run with the CE run of the same seed and split: the pair shares its data order, initial
+# weights and digits, so the difference cancels what the seed does to both.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from scipy.stats import ttest_ind
+
+from cplus_edu.experiments import paired_verdict
+
+baseline = [0.60, 0.70, 0.80, 0.65, 0.75]
+method = [b + d for b, d in zip(baseline, [0.010, 0.012, 0.009, 0.011, 0.010])]
+paired_evidence = paired_verdict([m - b for m, b in zip(method, baseline)])
+unpaired_p = ttest_ind(method, baseline, equal_var=False).pvalue
+print(f"paired: {paired_evidence.describe(digits=4)}, {paired_evidence.verdict}")
+print(f"unpaired (Welch): p = {unpaired_p:.2f}")
+assert paired_evidence.verdict == "holds" and unpaired_p > 0.5
+
+# %% [markdown]
+# ### Exercise 2 · Recall needs a threshold, AUROC does not
+# A model shows three digits and three unseen clothes; its logits (background first) are below.
+# What is its background recall on the clothes, and the AUROC of its background score
+# (clothes against digits)? What would you change to get a useful recall out of this model?
+#
+# ```
+# digits:  [0.0, 3.0, 0.5], [0.2, 2.5, 0.1], [0.1, 0.3, 2.8]
+# clothes: [1.2, 1.5, 0.4], [1.0, 1.4, 0.2], [1.1, 0.3, 1.6]
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# `background_recall(logits)` counts the arg-max predictions of "background" (with no target,
+# every sample is background); `background_auroc(scores_background, scores_interest)` ranks
+# `background_score(logits)`, the softmax probability of class 0. All three are in
+# `cplus_edu.metrics`.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# No garment wins the arg-max for background, so the recall is 0. Yet every garment has a higher
+# background probability than every digit, so the AUROC is 1: the score *ranks* perfectly, and a
+# threshold between the two groups (instead of the arg-max) would reject all clothes and keep all
+# digits. That is why the chapter reports both: recall at the arg-max, which is what a deployed
+# model does, and AUROC, which says whether any threshold could work.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.metrics import background_auroc, background_recall, background_score
+
+digit_logits = torch.tensor([[0.0, 3.0, 0.5], [0.2, 2.5, 0.1], [0.1, 0.3, 2.8]])
+clothes_logits = torch.tensor([[1.2, 1.5, 0.4], [1.0, 1.4, 0.2], [1.1, 0.3, 1.6]])
+clothes_recall = background_recall(clothes_logits)
+auroc = background_auroc(background_score(clothes_logits), background_score(digit_logits))
+print(f"background recall on the clothes {clothes_recall:.2f}; AUROC {auroc:.2f}")
+print("background probabilities: digits",
+      [round(v, 3) for v in background_score(digit_logits).tolist()], "clothes",
+      [round(v, 3) for v in background_score(clothes_logits).tolist()])  # fmt: skip
+assert clothes_recall == 0.0 and auroc == 1.0
+
+# %% [markdown]
+# ### Exercise 3 · Confident about something it never saw
+# The photos above got a digit with high confidence. Here is one mechanism. Take a small ReLU
+# network without biases and any input $x$. What happens to its logits, and to its largest
+# softmax probability, when you feed it $10x$ or $100x$?
+#
+# <details><summary>Hint</summary>
+#
+# A linear layer without bias and a ReLU both commute with multiplying by a positive number:
+# $\mathrm{relu}(W(cx)) = c\,\mathrm{relu}(Wx)$ for $c > 0$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The logits scale by the same factor, so the gaps between them grow, and the softmax's largest
+# probability goes to 1 (unless two logits tie exactly). The confidence measures how far apart the
+# logits are, not how familiar the input is: an input far from the training data, in a direction
+# that happens to favour one class, is called that class with near certainty. Biases and
+# normalisation layers blur this picture, but the far-OOD photos of this chapter show the same
+# effect on a real network. A C+1 model with normalised features bounds the logits, but it still
+# takes the class whose direction the input points to.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+toy_net = torch.nn.Sequential(torch.nn.Linear(20, 16, bias=False), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 5, bias=False))  # fmt: skip
+toy_x = torch.randn(1, 20, generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    toy_logits = {c: toy_net(c * toy_x) for c in (1.0, 10.0, 100.0)}
+confidence = {c: logits.softmax(dim=1).max().item() for c, logits in toy_logits.items()}
+print({f"{c:g} x": round(p, 4) for c, p in confidence.items()})
+assert torch.allclose(toy_logits[10.0], 10 * toy_logits[1.0], rtol=1e-4, atol=1e-5)
+assert confidence[1.0] < confidence[10.0] <= confidence[100.0]
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the code or the parameters cell and rerun); there is no worked answer,
+# look and compare.
+# * **Invert the photos.** In the gallery cell, set `photos = 1 - photos` (dark scenes with light
+#   edges, closer to a digit's light stroke on black) and compare
+#   `(coi_confidence(cplus_edu.predict(worst_model, photos)[1]) > 0.9).float().mean()` with the
+#   share above, and the AUROC of the background score on photos against the digits: how "far" an
+#   input is depends on the network's view of it, not ours.
+# * **Add photos to the seen background.** Put a few hundred greyscale CIFAR-10 *training*
+#   images (`cplus_edu.data.load_cifar10_gray("train", ...)`) into `x_train` with label 0. Look at
+#   `confident_fashion`: does a little far background in training also fix the *other* far set,
+#   or only the photos?
+# * **More splits, fewer seeds.** Set `SPLIT_SEEDS = range(12)` and `SPLIT_RUN_SEEDS = (0,)`: the
+#   same 12 pairs, now one per split. Which moves the numbers more, the seed or the split?
+
+# %%
+print(stopwatch.report())

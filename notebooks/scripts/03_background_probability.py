@@ -35,6 +35,30 @@
 #    uniformly random background sample — breaks.
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * compute eq. (3) exactly, in log space, also where the formula as written underflows;
+# * give eq. (3)'s version for L2-normalised features, which live on a sphere (spherical caps);
+# * check a formula by Monte Carlo with exact intervals, and say when a sample is too small to
+#   see anything at all;
+# * test eq. (3)'s assumption on a trained C+1 model, and explain why real unseen background
+#   lands inside the class balls far more often than the formula predicts.
+#
+# **Prerequisites.** Chapter 01 (the C+1 loss, class centres, class balls); chapter 02 helps but is
+# not needed. The volume of a $d$-dimensional ball grows like $R^d$; logarithms; a confidence
+# interval for a proportion. The glossary, [GLOSSARY.md](../GLOSSARY.md), defines *background
+# probability*; the C+1 paper is [1] in [REFERENCES.md](../REFERENCES.md).
+#
+# **Run time.** Under a minute on a 2-core laptop CPU at teaching size; the last cell prints how
+# long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Sections 1–4 are instant. Section 5 trains one small MLP per embedding dimension in
 # `EMBEDDING_DIMS` and seed in `SEEDS` (a few seconds each on a laptop CPU). Keep
@@ -56,34 +80,32 @@ EMBEDDING_DIMS = (4, 16, 64)  # d of the (L2-normalised) embedding, one model pe
 SEEDS = (0, 1)  # training seeds of section 5
 EPOCHS = 8
 QUANTILE = 0.95  # class radius R: this quantile of the distances to the class centre
-PAPER_SCALE = False  # True: 10x the Monte Carlo samples, every training digit, wider d range
 
 # %%
-if PAPER_SCALE:
-    MC_SAMPLES, N_PER_DIGIT, EMBEDDING_DIMS, EPOCHS = 2_000_000, None, (4, 16, 64, 256), 15
-    SEEDS = (0, 1, 2)
+import math
 
-# %%
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
-from tqdm.auto import tqdm
 
 import cplus_edu
 from cplus_edu import (
     background_probability,
     cap_fraction,
     chord_to_angle,
+    effective_dimension,
     log_union_bound,
     monte_carlo_background_probability,
     monte_carlo_resolution,
+    sample_uniform,
 )
 from cplus_edu.data import load_fashion_mnist, load_mnist, to_cplus_one_labels
 from cplus_edu.experiments import Claim, check_ledger, claims_markdown, paired_verdict, text_table
 from cplus_edu.losses import CPlusOneLoss
 from cplus_edu.theory import UNIFORM_GROUP
+from cplus_edu.utils import progress_bar
 from cplus_edu.viz import plot_background_probability, plot_nearest_center_distances
 
 _ = cplus_edu.seed_everything(SEED)
@@ -274,7 +296,8 @@ for name, x in groups.items():
 # %%
 num_classes = len(CLASSES_OF_INTEREST) + 1
 comparisons = {}  # (d, seed) -> what the trained model does, next to eq. (3)
-for dim, seed in tqdm([(d, s) for d in EMBEDDING_DIMS for s in SEEDS], desc="models (d, seed)"):
+for dim, seed in progress_bar([(d, s) for d in EMBEDDING_DIMS for s in SEEDS],
+                              desc="models (d, seed)"):  # fmt: skip
     cplus_edu.seed_everything(seed)  # same initialisation story for every d
     model = cplus_edu.MLP(28 * 28, num_classes, embedding_dim=dim, hidden=(256, 128),
                           normalize=True)
@@ -416,16 +439,133 @@ display(claims_markdown(claims))
 check_ledger(claims, "03_background_probability")
 
 # %% [markdown]
-# ## Try this
-# 1. **Raise `EMBEDDING_DIMS` to `(4, 16, 64, 256)`.** Eq. (3)'s $1 - p$ drops by another
-#    sixty-odd orders of magnitude. Look at the "inside" share of the unseen digits and at their
-#    effective dimension: do they move at all?
-# 2. **Make the background margin matter**: train with `CPlusOneLoss(num_classes, dim, alpha=1,
-#    beta=1, margin=1.2)`. Watch the seen-background row drop, and check whether the unseen rows
-#    follow it.
-# 3. **In the slider panel of section 4**, set $C = 20$ and $R/R_L = 0.5$ (VOC-like). Find the
-#    smallest $d$ at which 200,000 Monte Carlo samples see no hit, and compare it with the
-#    `blind from d = ...` line printed in section 4.
+#
+
+# %% [markdown]
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says.
+
+# %% [markdown]
+# ### Exercise 1 · Where does eq. (3) start to say something?
+# Take PASCAL VOC's $C = 20$ classes and class balls half the radius of the feature ball,
+# $R/R_L = 0.5$. Below which dimension $d$ does eq. (3) give no information ($C (R/R_L)^d \ge 1$,
+# so `background_probability` returns 0)? Work it out on paper, then check.
+#
+# <details><summary>Hint</summary>
+#
+# Take logarithms: $C (R/R_L)^d < 1$ means $d > \log C / \log(R_L/R)$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $\log 20 / \log 2 = \log_2 20 \approx 4.3$, so the formula is informative from $d = 5$ on. Up
+# to $d = 4$ the twenty balls' volumes add up to more than the feature ball's (they would have to
+# overlap, or stick out), and the union bound says nothing. From there on $1 - p$ halves with
+# every extra dimension: the exponential decay of the figure in section 4.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+on_paper = math.floor(math.log(20) / math.log(2)) + 1
+p_by_d = {d: float(background_probability(20, 0.5, 1.0, d)) for d in range(1, 9)}
+print("d:  " + "  ".join(f"{d:6d}" for d in p_by_d))
+print("p:  " + "  ".join(f"{p:6.3f}" for p in p_by_d.values()))
+first = min(d for d, p in p_by_d.items() if p > 0)
+print(f"first informative d: {first} (on paper: {on_paper})")
+assert first == on_paper == 5
+assert all(p_by_d[d] == 0 for d in range(1, 5))
+assert math.isclose(1 - p_by_d[6], (1 - p_by_d[5]) / 2)  # one more dimension halves 1 - p
+
+# %% [markdown]
+# ### Exercise 2 · Why $3.7/n$, and how many samples would it take?
+# Section 4 said a Monte Carlo sample of $n$ points that sees no hit can only conclude
+# $1 - p \lesssim 3.7/n$. Where does the 3.7 come from? And how many samples would one need to
+# *expect* a single hit at $d = 64$ with $C = 4$ and $R/R_L = 0.2$ (this chapter's defaults)?
+#
+# <details><summary>Hint</summary>
+#
+# If each point lands in a ball with probability $q$, all $n$ miss with probability $(1-q)^n$.
+# The upper end of a 95 % two-sided interval is the $q$ at which zero hits become a 2.5 % event.
+# For the second question, one expects one hit after $1/(1-p)$ samples; `log_union_bound` gives
+# $\log(1 - p)$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $(1-q)^n = 0.025$ gives $q = 1 - 0.025^{1/n} \approx -\ln(0.025)/n \approx 3.69/n$ (the "rule
+# of three" at 95 % one-sided; `monte_carlo_resolution` computes it exactly). At $d = 64$ with
+# $C = 4$, $R/R_L = 0.2$, $1 - p = 4 \cdot 0.2^{64}$: one would need about $10^{44}$ samples for
+# one hit. No computer will draw them, so the formula there can only be checked by mathematics
+# (section 3 checks it where Monte Carlo can see).
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+for n in (10**4, 10**6):
+    resolution = monte_carlo_resolution(n)
+    print(f"n = {n:.0e}: resolution {resolution:.3e} = {resolution * n:.3f} / n")
+    assert abs(resolution * n + math.log(0.025)) < 0.01
+log10_samples = -log_union_bound(4, 0.2, 1.0, 64) / math.log(10)
+print(f"C = 4, R/R_L = 0.2, d = 64: one hit expected after 10^{log10_samples:.1f} samples")
+assert math.isclose(log10_samples, -math.log10(4 * 0.2**64)) and 44 <= log10_samples < 45
+
+# %% [markdown]
+# ### Exercise 3 · What "effective dimension" measures
+# Section 5 found that unseen digits spread over a small *effective dimension*. Compute it for
+# 2,000 uniform points on the sphere $S^{15}$ ($d = 16$) and for the same points squashed into a
+# 2-D plane (keep their first two coordinates, set the rest to 0). Then compare with the trained
+# models' unseen digits.
+#
+# <details><summary>Hint</summary>
+#
+# `sample_uniform(n, d, geometry="sphere")` draws the points; `effective_dimension(features)` is
+# the participation ratio $(\sum_i \lambda_i)^2 / \sum_i \lambda_i^2$ of the covariance's
+# eigenvalues. The per-group values of each model are in `comparisons[d, seed].effective_dimension`.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Uniform points on $S^{15}$ have the same variance in every direction, so all 16 eigenvalues are
+# equal and the ratio is (close to) 16. The squashed points have only two non-zero eigenvalues,
+# so the ratio is at most 2. The unseen digits' features come out far below $d$ in every model
+# (printed by the cell): they occupy a few directions, the ones the network learned for digits.
+# That, not the width of the last layer, is the $d$ that matters in eq. (3).
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+uniform16 = sample_uniform(2000, 16, geometry="sphere", seed=SEED)
+flat = uniform16.copy()
+flat[:, 2:] = 0
+print(f"uniform on S^15: {effective_dimension(uniform16):.1f};  squashed into a plane: "
+      f"{effective_dimension(flat):.2f}")  # fmt: skip
+assert effective_dimension(uniform16) > 0.9 * 16 and effective_dimension(flat) <= 2 + 1e-9
+for (dim, seed), r in comparisons.items():
+    unseen_eff = r.effective_dimension[UNSEEN]
+    print(f"d = {dim:3d}, seed {seed}: unseen digits {unseen_eff:5.1f}, "
+          f"uniform points {r.effective_dimension[UNIFORM_GROUP]:5.1f}")  # fmt: skip
+    assert unseen_eff < r.effective_dimension[UNIFORM_GROUP]
+
+# %% [markdown]
+# ### Going further
+# These retrain or move sliders; there is no worked answer, look and compare.
+# * **Raise `EMBEDDING_DIMS` to `(4, 16, 64, 256)`.** Eq. (3)'s $1 - p$ drops by another
+#   sixty-odd orders of magnitude. Look at the "inside" share of the unseen digits and at their
+#   effective dimension: do they move at all?
+# * **Make the background margin matter**: train with `CPlusOneLoss(num_classes, dim, alpha=1,
+#   beta=1, margin=1.2)`. Watch the seen-background row drop, and check whether the unseen rows
+#   follow it.
+# * **In the slider panel of section 4**, set $C = 20$ and $R/R_L = 0.5$ (VOC-like). Find the
+#   smallest $d$ at which 200,000 Monte Carlo samples see no hit, and compare it with the
+#   `blind from d = ...` line printed in section 4.
 #
 # **Where next**: `02_open_set_mnist` compares C+1 with cross-entropy on unseen background;
 # `04_sparsity_polytope` turns to the class-agnostic segmentation loss.
+
+# %%
+print(stopwatch.report())

@@ -39,6 +39,31 @@
 # 3. **robustness to class imbalance** — a tiny region counts as much as a large one.
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * write down the CAS loss, eq. (1), and say why it can learn from region maps whose ids name no
+#   class;
+# * watch training move region means to the corners of the softmax simplex, and explain why two
+#   regions can get stuck on one corner (a local optimum);
+# * check a paper's bound against a worked example, and derive the correct bound;
+# * explain, by where the gradient goes, why CAS finds a tiny object that cross-entropy ignores.
+#
+# **Prerequisites.** Chapter 00 (classes of interest and the background). The softmax output of
+# a network as a point of the probability simplex; variance and squared Euclidean distance.
+# Chapters 01-03 are not needed: this chapter starts the CAS group. The CAS paper is [2] in
+# [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines
+# *region*, *uniformer*, *discriminator* and *softmax polytope*.
+#
+# **Run time.** About a minute on a 2-core laptop CPU at teaching size; the last cell prints how
+# long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Teaching size: every training run below takes a few seconds on a laptop CPU (the whole notebook
 # a minute or two). For a slower, stronger version raise `N_TRAIN`, `EPOCHS` and `WIDTH`, or add
@@ -59,14 +84,9 @@ TETRA_SEED = 3  # seed of the M = 4 run
 TINY_RADIUS = (1.5, 2.5)  # object radius (pixels) of the class-imbalance scenes
 IMBALANCE_EPOCHS = 10
 IMBALANCE_SEEDS = [0, 1, 2]  # one CE run and one CAS run per seed
-PAPER_SCALE = False  # True: bigger, longer synthetic runs (the paper's DUTS data is not shipped)
 
 # %%
-if PAPER_SCALE:
-    SIZE, N_TRAIN, N_TEST, EPOCHS, IMBALANCE_EPOCHS, WIDTH = 64, 1024, 512, 40, 40, 32
-
-# %%
-import time
+import math
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -94,7 +114,6 @@ from cplus_edu.metrics import choose_salient_channel
 from cplus_edu.viz import plot_cas_landscape, plot_region_maps, plot_simplex
 
 generator = cplus_edu.seed_everything(0)
-started = time.perf_counter()
 
 # %% [markdown]
 # ## Texture mosaics
@@ -507,8 +526,6 @@ claims = [
 display(claims_markdown(claims))
 check_ledger(claims, "04_sparsity_polytope")
 assert sparse_gain.verdict == "holds" and share_gain.verdict == "holds"
-print(f"chapter run time: {time.perf_counter() - started:.0f} s "
-      f"(CPU time of this process: {time.process_time():.0f} s)")  # fmt: skip
 
 # %% [markdown]
 # * **Sparsity**: in every run the region means went from the centre of the triangle to its
@@ -522,14 +539,137 @@ print(f"chapter run time: {time.perf_counter() - started:.0f} s "
 #   that CE ignores (the verdict is on the object IoU).
 #
 # The rows are in the claims ledger, `CLAIMS.md`.
+
+# %% [markdown]
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says. All three need no
+# training: they build softmax outputs by hand and give them to `CASLoss(from_logits=False)`.
+
+# %% [markdown]
+# ### Exercise 1 · The best possible score
+# An image has $N = 3$ regions and the net has $M = 3$ channels. Every pixel of region $i$ is
+# one-hot on corner $e_i$ (a perfect, sparse segmentation). What is its CAS loss at
+# $\alpha = 0.5$? Compare with the paper's lower bound $-(1-\alpha)N$.
 #
-# ## Try this
-# 1. **Set `ALPHA = 1.0`** (no discriminator) and re-run the training section. Watch the triangle:
-#    do the region means still reach the corners, and do two regions now share one? Compare the
-#    "distinct corners" share with the one above.
-# 2. **Make the objects less tiny**: `TINY_RADIUS = (4, 6)`. The gradient share of CE on the object
-#    should rise towards the object's pixel share; does CE's object IoU catch up with CAS's?
-# 3. **More seeds**: `SEEDS = list(range(10))`. Is the share of seeds that merge two textures on one
-#    corner stable, and which seed does the `worst_seed` dropdown pick?
+# <details><summary>Hint</summary>
+#
+# The uniformer is 0 (every region is constant). The discriminator sums
+# $\lVert\hat s(r_i) - \hat s(r_j)\rVert^2$ over *ordered* pairs $i \ne j$; two corners of the
+# simplex are $\sqrt 2$ apart. To check, build a `[1, 3, 1, 6]` tensor of one-hot pixels (two per
+# region) and a `[1, 1, 6]` region map.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# There are $3 \cdot 2 = 6$ ordered pairs, each adding $2$, so the discriminator is 12 and
+# $\mathrm{CAS} = -(1 - 0.5) \cdot 12 = -6$, far below the paper's $-(1-\alpha)N = -1.5$. It is
+# the lower end of `cas_bounds(3, 3, 0.5)`: $-(1-\alpha)\,2(N^2 - \sum_k n_k^2)$ with one region
+# per corner.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+def one_hot_image(corners):
+    """A 1 x len(corners) image, two pixels per region, each pixel one-hot on its region's
+    corner: probabilities [1, 3, 1, P] and the region map [1, 1, P]."""
+    pixels = torch.tensor([c for c in corners for _ in range(2)])
+    regions = torch.arange(len(corners)).repeat_interleave(2)
+    return torch.eye(3)[pixels].T.reshape(1, 3, 1, -1), regions.reshape(1, 1, -1)
+
+
+perfect3 = CASLoss(alpha=0.5, from_logits=False)(*one_hot_image([0, 1, 2])).item()
+print(f"perfect three-region image: CAS = {perfect3:.3f}; paper's bound {-(1 - 0.5) * 3}; "
+      f"cas_bounds {cas_bounds(3, 3, 0.5)}")  # fmt: skip
+assert math.isclose(perfect3, -6.0, abs_tol=1e-5)
+assert math.isclose(perfect3, cas_bounds(3, 3, 0.5)[0], abs_tol=1e-5)
+
+# %% [markdown]
+# ### Exercise 2 · Stuck on a shared corner
+# Now regions A and B both sit on corner $e_3$ and region C on $e_2$; corner $e_1$ is free. Move
+# all of A's pixels a little towards the free corner, to $(\varepsilon, 0, 1 - \varepsilon)$. Does
+# the loss go down (so gradient descent would leave the shared corner) or up? And what is the
+# loss once A has reached $e_1$?
+#
+# <details><summary>Hint</summary>
+#
+# Write the squared distances: $\lVert A - B\rVert^2 = 2\varepsilon^2$ and
+# $\lVert A - C\rVert^2 = \varepsilon^2 + 1 + (1-\varepsilon)^2$. Which grows, which shrinks, to
+# first order in $\varepsilon$? Check with `CASLoss` at $\varepsilon = 0, 0.05, 1$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $\lVert A - C\rVert^2 = 2 - 2\varepsilon + 2\varepsilon^2$ *shrinks* to first order while
+# $\lVert A - B\rVert^2 = 2\varepsilon^2$ grows only quadratically: the discriminator falls, so the
+# loss **rises** for a small step. The shared corner is a local minimum and gradient training
+# stays put, although the loss at $\varepsilon = 1$ (three distinct corners, $-6$ as in exercise 1)
+# is far lower than on the shared corner ($-4$: four ordered pairs of distance 2 instead of six).
+# This is the merged-textures optimum the chapter found in some seeds.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+def moved_towards_free_corner(eps):
+    probs, regions = one_hot_image([2, 2, 1])  # A and B on e3, C on e2; e1 is free
+    probs[0, :, 0, :2] = torch.tensor([eps, 0.0, 1 - eps]).unsqueeze(1)  # region A's two pixels
+    return CASLoss(alpha=0.5, from_logits=False)(probs, regions).item()
+
+
+stuck = {eps: moved_towards_free_corner(eps) for eps in (0.0, 0.05, 1.0)}
+print("CAS as A moves towards the free corner:",
+      ", ".join(f"eps = {eps}: {value:.4f}" for eps, value in stuck.items()))  # fmt: skip
+assert stuck[0.05] > stuck[0.0]  # a small step makes the loss worse: a local minimum
+assert math.isclose(stuck[0.0], -4.0, abs_tol=1e-5) and math.isclose(stuck[1.0], -6.0, abs_tol=1e-5)
+
+# %% [markdown]
+# ### Exercise 3 · The worst possible score
+# Which region makes the uniformer as large as it can be? Build a one-region image with $M = 3$
+# whose pixels are spread evenly over the three corners, compute CAS with $\alpha = 1$ (only the
+# uniformer), and compare with the upper end of `cas_bounds(1, 3, 1.0)`.
+#
+# <details><summary>Hint</summary>
+#
+# The uniformer of a region is the mean of $\lVert s(x) - \hat s\rVert^2$ over its pixels, a
+# variance. For one-hot pixels $\lVert s\rVert^2 = 1$, so the variance is $1 - \lVert\hat
+# s\rVert^2$; where is $\lVert\hat s\rVert^2$ smallest on the simplex?
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The variance is largest when the pixels are confident (on the corners) but the mean is the
+# simplex's centre $(1/3, 1/3, 1/3)$, where $\lVert\hat s\rVert^2 = 1/M$: then it is $1 - 1/M =
+# 2/3$. With $N$ regions this gives the upper bound $\alpha N (1 - 1/M)$ of `cas_bounds`; the
+# discriminator is then 0, since every region mean is the same centre.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+spread_pixels = torch.eye(3).T.reshape(1, 3, 1, 3)  # one pixel on each corner
+one_region = torch.zeros(1, 1, 3, dtype=torch.long)
+worst = CASLoss(alpha=1.0, from_logits=False)(spread_pixels, one_region).item()
+print(f"one region spread over the corners: CAS = {worst:.4f}; "
+      f"cas_bounds(1, 3, 1.0) = {cas_bounds(1, 3, 1.0)}")  # fmt: skip
+assert math.isclose(worst, 1 - 1 / 3, abs_tol=1e-6)
+assert math.isclose(worst, cas_bounds(1, 3, 1.0)[1], abs_tol=1e-6)
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
+# look and compare.
+# * **Set `ALPHA = 1.0`** (no discriminator) and rerun the training section. Watch the triangle:
+#   do the region means still reach the corners, and do two regions now share one? Compare the
+#   "distinct corners" share with the one above.
+# * **Make the objects less tiny**: `TINY_RADIUS = (4, 6)`. The gradient share of CE on the object
+#   should rise towards the object's pixel share; does CE's object IoU catch up with CAS's?
+# * **More seeds**: `SEEDS = list(range(10))`. Is the share of seeds that merge two textures on
+#   one corner stable, and which seed does the `worst_seed` dropdown pick?
 #
 # Chapter 05 takes CAS to noisy labels: what if the annotators got the region *labels* wrong?
+
+# %%
+print(stopwatch.report())

@@ -35,6 +35,32 @@
 # fixed, against the metric-learning loss the paper compares with (De Brabandere et al. 2017).
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * explain region-wise label noise, and why cross-entropy has nothing to learn when each region's
+#   label is a coin flip ($p = 0.5$);
+# * compare cross-entropy, class-agnostic cross-entropy (CACE) and the CAS loss trained on the
+#   same noisy label maps, with the saliency metrics F-beta and MAE;
+# * score a segmentation whose number of regions is unknown with the adjusted Rand index, and
+#   compare CAS with the discriminative loss;
+# * read a paired verdict over seeds for each of the paper's claims.
+#
+# **Prerequisites.** Chapter 04 (the CAS loss, its uniformer and discriminator, corners and local
+# optima). Salient object detection as a binary mask per image; precision and recall. The CAS
+# paper is [2] and the discriminative loss (De Brabandere et al.) is cited in
+# [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines *CACE*
+# and *flip rate*.
+#
+# **Run time.** About a minute or two on a 2-core laptop CPU at teaching size; the last cell
+# prints how long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Teaching size: each training run takes a few seconds on a laptop CPU, the whole notebook a minute
 # or two. Every run is repeated for each seed in `SEEDS`, and the verdicts compare the losses
@@ -415,15 +441,145 @@ print(f"chapter run time: {time.perf_counter() - started:.0f} s "
 # * **CAS against the discriminative loss**: the paper's ranking is on PASCAL VOC; here CAS merges
 #   textures on shared corners (the segment count in its row).
 #
-# ## Try this
-# 1. **Wrong, but consistently wrong.** Set `NOISE_LEVELS = [0.0, 0.25, 0.5, 0.75]` (each region's
-#    label flipped with probability 0.75 at the end). Look at CE's $F_\beta$ at $p = 0.75$ next to
-#    $p = 0.5$: the salient channel is picked on the validation masks, so labels that are *mostly
-#    inverted* still carry the information, while $p = 0.5$ carries none. What does that say about
-#    "label noise"? (CACE then trains at the highest rate, 0.75.)
-# 2. **Give CAS room.** Raise `MOSAIC_EPOCHS` to 40 and `WIDTH` to 32. Look at the segments per
-#    image of CAS and at the ARI gap to the discriminative loss: does CAS leave its shared
-#    corners (chapter 04's local optima) with more training, or stay stuck?
-# 3. **The uniformer's weight.** Set `ALPHA` to 0.1 and then to 2. Look at the share of saliency
-#    scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
-#    keeps the regions apart, and which one makes each region one colour?
+
+# %% [markdown]
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+
+# %% [markdown]
+# ### Exercise 1 · What does a flipped label still tell?
+# `flip_region_labels` flips each region's label, as a whole, with probability $p$. On 200
+# saliency scenes, what share of pixels keeps its true label at $p = 0$, $0.5$ and $0.75$? Which
+# of these label sets carries information about the object, and which carries none?
+#
+# <details><summary>Hint</summary>
+#
+# Compare `flip_region_labels(scenes.mask, scenes.mask, p)` with `scenes.mask` (the mask is its
+# own region map: region 0 background, region 1 object). A coin per region: in expectation a share
+# $1 - p$ of every region keeps its label.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# About $1 - p$ of the pixels keep their label: all of them at $p = 0$, half at $p = 0.5$, a
+# quarter at $p = 0.75$. At $p = 0.5$ the label of a region is independent of what the region is,
+# so a loss that reads labels (CE) has nothing to learn. At $p = 0.75$ the labels are *mostly
+# wrong but consistently so*: a net trained on them learns the object, with its output inverted,
+# and picking the salient channel on validation masks undoes the inversion. Noise is only
+# harmful where it destroys the dependence between label and content, and $p = 0.5$ is that
+# point. CAS ignores which label a region has, so it does not care either way.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.data import flip_region_labels, make_saliency_scenes
+
+scenes = make_saliency_scenes(200, 32, seed=0)
+for p in (0.0, 0.5, 0.75):
+    flipped = flip_region_labels(scenes.mask, scenes.mask, p, seed=1)
+    kept = (flipped == scenes.mask).float().mean().item()
+    print(f"p = {p}: {kept:.1%} of the pixels keep their true label (expected {1 - p:.0%})")
+    assert abs(kept - (1 - p)) < 0.08
+
+# %% [markdown]
+# ### Exercise 2 · What the adjusted Rand index forgives
+# Take a small region map with three regions. What is its adjusted Rand index (ARI) against itself
+# with the ids renamed (0 -> 2, 1 -> 0, 2 -> 1)? With two of its regions merged? And for a
+# prediction that puts every pixel in one region?
+#
+# <details><summary>Hint</summary>
+#
+# `adjusted_rand_index(prediction, target)` from `cplus_edu.metrics` takes `[H, W]` or
+# `[N, H, W]` id maps. The ARI counts pairs of pixels: is a pair together in both maps, apart in
+# both, or together in one and apart in the other? It is 1 for identical partitions and 0 for what
+# chance would give.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Renaming changes no pair, so the ARI is exactly 1: it scores the *partition*, not the ids,
+# which is why it suits CAS, whose channels have no fixed meaning. Merging two regions puts
+# pixel pairs together that the truth keeps apart, so the ARI drops below 1 (but stays above 0).
+# A single region is what chance gives for a predictor that never splits: exactly 0. The mosaic
+# claim of this chapter uses the ARI for that reason.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.metrics import adjusted_rand_index
+
+truth = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2]])
+renamed = torch.tensor([2, 0, 1])[truth]  # 0 -> 2, 1 -> 0, 2 -> 1
+merged = truth.clamp(max=1)  # regions 1 and 2 merged
+single = torch.zeros_like(truth)
+scores = {name: adjusted_rand_index(pred, truth).item()
+          for name, pred in [("renamed", renamed), ("merged", merged), ("one region", single)]}
+print({name: round(value, 3) for name, value in scores.items()})
+assert scores["renamed"] == 1.0 and 0 < scores["merged"] < 1 and scores["one region"] == 0.0
+
+# %% [markdown]
+# ### Exercise 3 · F-beta by hand
+# The saliency numbers of this chapter binarise a continuous saliency map at $T = 2\cdot$ its
+# mean, then compute $F_\beta = (1 + \beta^2) P R / (\beta^2 P + R)$ with $\beta^2 = 0.3$.
+# For the 4 x 4 map and mask below, compute the threshold, precision $P$, recall $R$, $F_\beta$
+# and the MAE by hand, then check with `f_beta` and `mean_absolute_error` from
+# `cplus_edu.metrics`.
+#
+# ```
+# saliency                 mask
+# 0.9 0.8 0.1 0.0          1 1 0 0
+# 0.7 0.2 0.0 0.0          1 1 0 0
+# 0.0 0.0 0.0 0.0          0 0 0 0
+# 0.0 0.0 0.0 0.3          0 0 0 0
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# The map sums to 3.0, so its mean is 3.0 / 16 and the threshold twice that. Which pixels lie
+# strictly above it?
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $T = 2 \cdot 3/16 = 0.375$, so 0.9, 0.8 and 0.7 are salient: three true positives, no false
+# positive, one object pixel (0.2) missed. $P = 1$, $R = 3/4$ and
+# $F_\beta = 1.3 \cdot 0.75 / (0.3 + 0.75) \approx 0.929$: with $\beta^2 = 0.3$ precision
+# weighs more than recall. The MAE uses the continuous map: the absolute differences add up to
+# $0.1 + 0.2 + 0.3 + 0.8 + 0.1 + 0.3 = 1.8$, over 16 pixels $0.1125$.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.metrics import f_beta, mean_absolute_error
+
+toy_saliency = torch.tensor([[0.9, 0.8, 0.1, 0.0], [0.7, 0.2, 0.0, 0.0],
+                             [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.3]])[None]  # fmt: skip
+toy_mask = torch.zeros(1, 4, 4, dtype=torch.long)
+toy_mask[0, :2, :2] = 1
+by_hand = 1.3 * 1.0 * 0.75 / (0.3 * 1.0 + 0.75)
+print(f"F-beta: by hand {by_hand:.4f}, f_beta {f_beta(toy_saliency, toy_mask).item():.4f}; "
+      f"MAE {mean_absolute_error(toy_saliency, toy_mask).item():.4f}")  # fmt: skip
+assert abs(f_beta(toy_saliency, toy_mask).item() - by_hand) < 1e-9
+assert abs(mean_absolute_error(toy_saliency, toy_mask).item() - 1.8 / 16) < 1e-6
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
+# look and compare.
+# * **Wrong, but consistently wrong.** Set `NOISE_LEVELS = [0.0, 0.25, 0.5, 0.75]`. Look at CE's
+#   $F_\beta$ at $p = 0.75$ next to $p = 0.5$, with exercise 1 in mind. (CACE then trains at the
+#   highest rate, 0.75.)
+# * **Give CAS room.** Raise `MOSAIC_EPOCHS` to 40 and `WIDTH` to 32. Look at the segments per
+#   image of CAS and at the ARI gap to the discriminative loss: does CAS leave its shared corners
+#   (chapter 04's local optima) with more training, or stay stuck?
+# * **The uniformer's weight.** Set `ALPHA` to 0.1 and then to 0.9. Look at the share of saliency
+#   scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
+#   keeps the regions apart, and which one makes each region one colour?
+
+# %%
+print(stopwatch.report())

@@ -17,7 +17,8 @@
 # # 08 · The margin family on the hypersphere
 #
 # The C+1 loss is one member of a family of losses that shape the **embedding** rather than only
-# the classifier's output. The CC-loss slides (seed 004) compare with the rest of that family:
+# the classifier's output. The CC-loss slides (Song et al., [5] in
+# [REFERENCES.md](../REFERENCES.md)) compare with the rest of that family:
 #
 # | loss | what it does to the target logit $s\,\psi(\theta_y)$ | paper |
 # |---|---|---|
@@ -27,7 +28,7 @@
 # | ArcFace | $s\cos(\theta_y + m)$, $m = 0.5$ rad | Deng et al. 2019 |
 # | SphereFace | $\|f\|\,\psi(\theta_y)$, $\psi=(-1)^k\cos(m\theta)-2k$, $m=4$ | Liu et al. 2017 |
 # | centre loss | CE $+\ \alpha\,\|f - c_y\|^2$ | Wen et al. 2016 |
-# | C+1 | CE + centre loss on the classes of interest + a background margin | seed 000 |
+# | C+1 | CE + centre loss on the classes of interest + a background margin | the C+1 paper [1] |
 #
 # $\theta_j$ is the angle between the feature $f$ and the class weight $w_j$; every head is a
 # cross-entropy in which the *target* class must win by a margin (in the cosine, in the angle,
@@ -47,6 +48,30 @@
 # `needs_features = True`, so `fit` hands it the features, and it returns `head(features,
 # labels)`. The heads are checked against pytorch-metric-learning's losses of the same name in
 # `tests/test_margins.py`.
+
+# %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * write the target logit of NormFace, CosFace, ArcFace and SphereFace, and say what each margin
+#   asks of a class on the circle;
+# * plug a margin head into `fit` (`MarginModel`) and train the family on MNIST with 2-D and 3-D
+#   embeddings;
+# * measure a head's spread and inter-class angles, and compare heads seed by seed;
+# * explain why the scale $s$ must be small when the embedding has few dimensions.
+#
+# **Prerequisites.** Chapter 01 (normalised embeddings, centres, the C+1 loss); softmax
+# cross-entropy; cosines and angles between vectors. NormFace, CosFace, ArcFace, SphereFace and
+# the centre loss are cited in [REFERENCES.md](../REFERENCES.md); the glossary,
+# [GLOSSARY.md](../GLOSSARY.md), defines *angular margin*.
+#
+# **Run time.** About two minutes on a 2-core laptop CPU at teaching size; the last cell prints
+# how long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
 
 # %% [markdown]
 # ## Parameters
@@ -350,12 +375,132 @@ display(claims_markdown(claims))
 check_ledger(claims, "08_margin_family")
 
 # %% [markdown]
-# ## Try this
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+
+# %% [markdown]
+# ### Exercise 1 · Four margins at two angles
+# For a feature at angle $\theta_y = 10°$ from its class weight, and at $60°$, compute the target
+# logit before the scale, $\psi(\theta_y)$, of NormFace ($\cos\theta$), CosFace
+# ($\cos\theta - 0.35$), ArcFace ($\cos(\theta + 0.5)$) and SphereFace ($m = 4$, no softmax blend).
+# Which head asks most of a feature already near its class, and which of one far from it?
 #
-# 1. Set the normalised heads' scale to 16 in 2-D (`cplus_edu.experiments.margin_family.scale_for`)
-#    and rerun: look for classes that collapse onto one direction (the min inter-class angle
-#    drops near 0) and ask why a large $s$ makes a random start harder.
-# 2. Train SphereFace with `lambda_=0` (no softmax blend) in 3-D: does it still converge at this
-#    size? Compare the spread with the blended version.
-# 3. Add digits 6-9 to the five margin heads (ten classes on the circle, 36 degrees apart):
-#    what happens to the ArcFace margin of 0.5 rad (28.6 degrees)?
+# <details><summary>Hint</summary>
+#
+# Every head has `target_logit(cos_theta)`: build `NormFaceLoss(6, 2)`, `CosFaceLoss(6, 2)`,
+# `ArcFaceLoss(6, 2)`, `SphereFaceLoss(6, 2)` (from `cplus_edu.losses`) and pass
+# `torch.tensor([math.cos(math.radians(10)), math.cos(math.radians(60))])`. SphereFace's
+# $\psi = (-1)^k\cos(m\theta) - 2k$ with $k = \lfloor m\theta/\pi \rfloor$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# At $10°$: NormFace 0.985, CosFace 0.635, ArcFace $\cos 38.6° \approx 0.781$, SphereFace
+# $\cos 40° \approx 0.766$: CosFace subtracts the most near the class (a constant 0.35). At
+# $60°$: NormFace 0.5, CosFace 0.15, ArcFace $\cos 88.6° \approx 0.024$, SphereFace
+# $-\cos 240° - 2 = -1.5$: the angular margins grow with the angle, SphereFace's multiplicative one
+# most. CosFace's margin is the same everywhere in cosine, ArcFace's the same everywhere in angle.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+import math
+
+from cplus_edu.losses import ArcFaceLoss, CosFaceLoss, NormFaceLoss, SphereFaceLoss
+
+cosines = torch.tensor([math.cos(math.radians(10)), math.cos(math.radians(60))])
+psi = {head.__name__.removesuffix("Loss"): head(6, 2).target_logit(cosines).tolist()
+       for head in (NormFaceLoss, CosFaceLoss, ArcFaceLoss, SphereFaceLoss)}  # fmt: skip
+for name, (near, far) in psi.items():
+    print(f"{name:10} psi(10 deg) {near:6.3f}   psi(60 deg) {far:6.3f}")
+assert min(psi, key=lambda h: psi[h][0]) == "CosFace"  # most demanding near the class
+assert min(psi, key=lambda h: psi[h][1]) == "SphereFace"  # most demanding far from it
+assert abs(psi["SphereFace"][1] + 1.5) < 1e-4
+assert abs(psi["ArcFace"][0] - math.cos(math.radians(10) + 0.5)) < 1e-5
+
+# %% [markdown]
+# ### Exercise 2 · The scale sets a floor under the loss
+# Put six class weights evenly on the circle and give every sample exactly its class's
+# direction: a perfect embedding. What is NormFace's loss with $s = 4$ (this chapter's scale in
+# 2-D and 3-D) and with $s = 64$ (the face-recognition papers')? What does that say about a small
+# $s$?
+#
+# <details><summary>Hint</summary>
+#
+# With unit vectors the logits are $s\cos\theta_j$: $s$ for the own class, $s\cos 60°$ for two
+# neighbours, $s\cos 120°$ for the next two, $-s$ for the opposite one. Set `head.weight.data`
+# to the six directions and call `head(directions, torch.arange(6))`.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# With $s = 4$ even the perfect embedding pays $-\log\big(e^4 / (e^4 + 2e^2 + 2e^{-2} +
+# e^{-4})\big) \approx 0.24$ per sample: the softmax cannot become confident at this scale, so
+# every sample keeps a gradient and the classes keep being pulled together and apart. With
+# $s = 64$ the floor is practically 0: as soon as the classes are ordered correctly the loss stops
+# pushing, and a random start can settle with two classes sharing one direction, which is why the
+# chapter uses $s = 4$ on the circle.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+angles = torch.arange(6) * 2 * math.pi / 6
+directions = torch.stack([angles.cos(), angles.sin()], dim=1)  # six unit vectors, 60 deg apart
+floor = {}
+for s in (4.0, 64.0):
+    head = NormFaceLoss(6, 2, scale=s)
+    head.weight.data = directions.clone()
+    floor[s] = head(directions, torch.arange(6)).item()
+by_hand = -math.log(math.exp(4) / (math.exp(4) + 2 * math.exp(2) + 2 * math.exp(-2) + math.exp(-4)))
+print(f"perfect embedding, NormFace loss: s = 4 -> {floor[4.0]:.4f} (by hand {by_hand:.4f}), "
+      f"s = 64 -> {floor[64.0]:.2e}")  # fmt: skip
+assert abs(floor[4.0] - by_hand) < 1e-5 and floor[64.0] < 1e-12
+
+# %% [markdown]
+# ### Exercise 3 · What "spread" and "inter-class angle" measure
+# Two classes on the circle: class 0 has samples at $-10°$, $+10°$, class 1 at $70°$ and
+# $110°$. Compute, by hand and with `angular_stats` (from `cplus_edu.experiments`), the spread (the
+# mean angle of a sample to its class's mean direction) and the smallest inter-class angle.
+#
+# <details><summary>Hint</summary>
+#
+# The mean direction of a class is its normalised mean vector: $0°$ for class 0, $90°$ for class
+# 1.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Class 0's samples are $10°$ from their mean, class 1's $20°$, so the spread is
+# $(10 + 10 + 20 + 20)/4 = 15°$; the class means are $90°$ apart. A margin head should make the
+# first smaller and keep the second large: the chapter's table reports both per head.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.experiments import angular_stats
+
+sample_angles = torch.tensor([-10.0, 10.0, 70.0, 110.0]).deg2rad()
+samples = torch.stack([sample_angles.cos(), sample_angles.sin()], dim=1)
+stats = angular_stats(samples, torch.tensor([0, 0, 1, 1]))
+print({key: round(value, 3) for key, value in stats.items()})
+assert abs(stats["spread_deg"] - 15.0) < 1e-6 and abs(stats["inter_min_deg"] - 90.0) < 1e-6
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the code and rerun the notebook); there is no worked answer, look and
+# compare.
+# * Set the normalised heads' scale to 16 in 2-D (`cplus_edu.experiments.margin_family.scale_for`)
+#   and rerun: look for classes that collapse onto one direction (the min inter-class angle drops
+#   near 0), with exercise 2 in mind.
+# * Train SphereFace with `lambda_=0` (no softmax blend) in 3-D: does it still converge at this
+#   size? Compare the spread with the blended version.
+# * Add digits 6-9 to the five margin heads (ten classes on the circle, 36 degrees apart): what
+#   happens to the ArcFace margin of 0.5 rad (28.6 degrees)?
+
+# %%
+print(stopwatch.report())

@@ -20,7 +20,8 @@
 # attention**: for every sample, a channel attention module weighs the channels of the last
 # conv features; the CC-loss makes the attention vectors of one class alike and those of
 # different classes different ("dynamic channel selection for each class", their slides say).
-# Only the slides are in our seeds, so the formula is **our reading** of the paper's abstract
+# Only the slides are available to us ([5] in [REFERENCES.md](../REFERENCES.md)), so the formula
+# is **our reading** of the paper's abstract
 # (`cplus_edu/losses/channel_corr.py` states it in full):
 #
 # $$d_{ij} = \tfrac{1}{C}\|a_i - a_j\|^2,\qquad
@@ -36,6 +37,32 @@
 # We train CE, a softmax focal loss ($\gamma = 2$), ArcFace (chapter 08) and CC-loss on the
 # same network, several seeds each, on MNIST and on **CIFAR-10** (the slides use CIFAR-100,
 # which is not in the offline data here), and put our table beside the slides'.
+
+# %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * write the CC-loss as read from the paper: attention alike within a class, at least a margin
+#   apart across classes, added to cross-entropy;
+# * compute squeeze-and-excitation (SE) channel attention and the attention distance between two
+#   samples;
+# * train CE, focal loss, ArcFace and CC-loss on the same network and compare their accuracies
+#   seed by seed with paired verdicts;
+# * read class x channel attention heatmaps and attention distance matrices.
+#
+# **Prerequisites.** Chapter 08 (ArcFace and the margin heads) helps; small convolutional networks
+# and their channels; the focal loss. Chapters 00-07 are not needed otherwise. The CC-loss slides
+# are [5], and squeeze-and-excitation, class activation maps, the focal loss and ArcFace are cited
+# in [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines
+# *channel attention* and *CC-loss*.
+#
+# **Run time.** About two minutes on a 2-core laptop CPU at teaching size; the last cell prints
+# how long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
 
 # %% [markdown]
 # ## Parameters
@@ -298,14 +325,130 @@ display(claims_markdown(claims))
 check_ledger(claims, "09_cc_loss")
 
 # %% [markdown]
-# ## Try this
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+
+# %% [markdown]
+# ### Exercise 1 · The CC-loss of four samples, by hand
+# Four samples have SE attention vectors over $C = 2$ channels, $a_1 = (1, 0)$, $a_2 = (0.8, 0.2)$
+# (class 0) and $a_3 = (0, 1)$, $a_4 = (0.1, 0.9)$ (class 1). With the hinge margin $\mu = 0.5$,
+# compute $L_{intra}$, the hinge term and $L_{CC}$ of eqs. (1)-(3), then check with
+# `CCLoss(margin=0.5).channel_term(attention, labels)`.
 #
-# 1. Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
-#    works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the heatmaps (look at
-#    `class_heatmap` of the CAM vectors) and the accuracy.
-# 2. Raise `CC_WEIGHT` to 5 and 20: at what weight does the accuracy start to suffer, while the
-#    inter/intra ratio keeps rising? What does that say about how much the attention matters to
-#    the classifier?
-# 3. Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
-#    run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
-#    narrow?
+# <details><summary>Hint</summary>
+#
+# $d_{ij} = \lVert a_i - a_j\rVert^2 / C$. Both sums run over *ordered* pairs: each unordered
+# pair counts twice, which does not change a mean. The hinge is $[\mu - d_{ij}]_+$ over the
+# inter-class pairs.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Within class 0, $d_{12} = (0.04 + 0.04)/2 = 0.04$; within class 1, $d_{34} = 0.01$: $L_{intra}
+# = 0.025$. Across classes $d_{13} = 1$, $d_{14} = 0.81$, $d_{23} = 0.64$, $d_{24} = 0.49$: only
+# the last is inside the margin, by 0.01, so the hinge is $0.01/4 = 0.0025$ and $L_{CC} =
+# 0.0275$. Pairs already more than $\mu$ apart cost nothing: the hinge stops pushing classes
+# apart once they differ enough, which keeps the attention from saturating.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.losses import CCLoss
+
+attention = torch.tensor([[1.0, 0.0], [0.8, 0.2], [0.0, 1.0], [0.1, 0.9]])
+pair_labels = torch.tensor([0, 0, 1, 1])
+cc, intra, inter = CCLoss(margin=0.5).channel_term(attention, pair_labels)
+print(f"L_intra {intra.item():.4f}, L_CC {cc.item():.4f} (hinge {cc.item() - intra.item():.4f}), "
+      f"mean inter-class distance {inter.item():.4f}")  # fmt: skip
+assert abs(intra.item() - 0.025) < 1e-6 and abs(cc.item() - 0.0275) < 1e-6
+
+# %% [markdown]
+# ### Exercise 2 · What the focal loss turns down
+# The softmax focal loss is $-(1 - p_y)^\gamma \log p_y$. With $\gamma = 2$ (this chapter's), how
+# much smaller than its cross-entropy is the loss of a sample the network already gets right with
+# $p_y = 0.9$, and of one it hesitates on, $p_y = 0.5$? Check with `FocalLoss` from
+# `cplus_edu.experiments`.
+#
+# <details><summary>Hint</summary>
+#
+# The ratio focal / CE is $(1 - p_y)^\gamma$. Two-class logits `torch.tensor([[log p, log(1 -
+# p)]])` with target 0 give exactly $p_y = p$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $(1 - 0.9)^2 = 0.01$: the easy sample counts a hundred times less than under cross-entropy;
+# $(1 - 0.5)^2 = 0.25$: the hesitant one four times less. The focal loss spends the training
+# signal on the samples that are still wrong or unsure. On the clean, balanced data of this
+# chapter there are few such samples, which is one reason it stays close to CE here.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+import math
+
+from cplus_edu.experiments import FocalLoss
+
+for p_y in (0.9, 0.5):
+    two_logits, target0 = torch.tensor([[math.log(p_y), math.log(1 - p_y)]]), torch.tensor([0])
+    focal = FocalLoss(2.0)(two_logits, target0).item()
+    ce_value = torch.nn.functional.cross_entropy(two_logits, target0).item()
+    print(f"p_y = {p_y}: focal / CE = {focal / ce_value:.4f} (by hand {(1 - p_y) ** 2:.4f})")
+    assert abs(focal / ce_value - (1 - p_y) ** 2) < 1e-5
+
+# %% [markdown]
+# ### Exercise 3 · SE attention by hand, and why $d_{ij} < 1$
+# An SE block maps feature maps `[N, C, H, W]` to one weight per channel:
+# $a = \sigma(W_2\,\mathrm{relu}(W_1\,\mathrm{GAP}(A)))$. Recompute the output of
+# `SEBlock(8)` on random maps from its two linear layers, and show that no two SE vectors can be
+# 1 or more apart in the distance of eq. (1).
+#
+# <details><summary>Hint</summary>
+#
+# `block.fc` is `Sequential(Linear, ReLU, Linear)`; GAP is `maps.mean((2, 3))`. Every entry of
+# an SE vector is a sigmoid, strictly between 0 and 1: how large can $(a_{ik} - a_{jk})^2$ be?
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The hand computation reproduces `block(maps)` exactly. Each entry lies in $(0, 1)$, so each
+# squared difference is below 1 and their mean over the $C$ channels, $d_{ij}$, is too. That is
+# why the distance is divided by $C$: the margin $\mu$ (`CC_MARGIN`) then means the same thing
+# for any width of the network.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+from cplus_edu.losses import attention_distances
+from cplus_edu.models import SEBlock
+
+torch.manual_seed(0)
+block, maps = SEBlock(8), torch.randn(16, 8, 5, 5)
+first, relu, second = block.fc
+by_hand = torch.sigmoid(second(relu(first(maps.mean((2, 3))))))
+distances = attention_distances(block(maps))
+print(f"largest |difference| to SEBlock: {(by_hand - block(maps)).abs().max():.1e}; "
+      f"largest distance d_ij: {distances.max():.4f}")  # fmt: skip
+assert torch.allclose(by_hand, block(maps)) and distances.max() < 1
+
+# %% [markdown]
+# ### Going further
+# These retrain (change the code and rerun the notebook); there is no worked answer, look and
+# compare.
+# * Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
+#   works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the heatmaps (look at
+#   `class_heatmap` of the CAM vectors) and the accuracy.
+# * Raise `CC_WEIGHT` to 5 and 20: at what weight does the accuracy start to suffer, while the
+#   inter/intra ratio keeps rising? What does that say about how much the attention matters to
+#   the classifier?
+# * Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
+#   run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
+#   narrow?
+
+# %%
+print(stopwatch.report())

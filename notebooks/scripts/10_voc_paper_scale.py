@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 10 · PASCAL VOC at paper scale: the GPU run, proven on the CPU
 #
-# The C+1 paper's headline segmentation result (seed 000, Table 1) is on PASCAL VOC 2012 with
+# The C+1 paper's headline segmentation result (its Table 1; [1] in
+# [REFERENCES.md](../REFERENCES.md)) is on PASCAL VOC 2012 with
 # DeepLabV3+ on a ResNet-50: plain cross-entropy gives **75.93** mIoU, the C+1 loss with
 # moving-average centres **77.35**. The baseline is exactly mmsegmentation's model-zoo figure for
 # `deeplabv3plus_r50-d8_512x512_20k_voc12aug`, so that recipe is the paper's setting, and
@@ -55,28 +56,49 @@
 # read those instead.
 
 # %% [markdown]
+# ## Before you start
+#
+# **You will be able to**
+# * launch the paper's VOC runs (cross-entropy and C+1) on a GPU machine, and estimate on paper
+#   what they cost;
+# * run the very same runner on a CPU, on a generated VOC-format data set, and find your way
+#   around a run directory (config, log, checkpoint, metrics);
+# * read a run's loss-term curves and per-class IoU, and say which curve would signal a problem;
+# * put your own runs' numbers beside the paper's Tables 1 and 2, with the course's verdict rule.
+#
+# **Prerequisites.** Chapters 01 and 02 (the C+1 loss, its terms and its moving-average centres).
+# Semantic segmentation: a class per pixel, intersection over union (IoU) and its mean (mIoU).
+# For the GPU part, PyTorch's `torchrun`. DeepLabV3+, ResNet, PASCAL VOC and SBD are cited in
+# [REFERENCES.md](../REFERENCES.md); the glossary is [GLOSSARY.md](../GLOSSARY.md).
+#
+# **Run time.** About a minute or two on a 2-core laptop CPU at teaching size (the GPU runs are
+# not part of it); the last cell prints how long this run took.
+
+# %%
+from cplus_edu.utils import Stopwatch
+
+stopwatch = Stopwatch()  # the last cell prints the chapter's run time
+
+# %% [markdown]
 # ## Parameters
 # Teaching size: four `cpu-smoke` runs of a few iterations on 12 generated images, about a minute
 # on a 2-core CPU. `RUN_DIRS` may name real run directories written by the GPU commands below,
 # one per seed (`{"ce": ["runs/ce-s0", "runs/ce-s1"], "cplus1": [...]}`; also `"compact"` for
 # `--beta 0`, `"learnable"`, `"shared"`); their numbers then fill the tables and the verdicts.
-# `PAPER_SCALE = True` only makes the generated images VOC-sized (500x375) and the CPU runs
-# longer; the paper-scale run itself needs GPUs.
+# `IMAGE_SIZE = (375, 500)` makes the generated images VOC-sized (slower on a CPU, and no closer
+# to the paper: the paper-scale run itself needs GPUs).
 
 # %% tags=["parameters"]
-PAPER_SCALE = False
-
 LOSSES = ("ce", "cplus1")
 SEEDS = (0, 1)
 ITERS = 8  # iterations per CPU run (the paper: 20,000)
 N_TRAIN, N_VAL = 8, 4  # generated VOC-format images
 IMAGE_SIZE = (48, 64)  # (height, width) of the generated images, varied by +-25 %
 RUN_DIRS: dict = {}  # e.g. {"ce": ["runs/ce-s0"], "cplus1": ["runs/cplus1-s0"]} from GPUs
-if PAPER_SCALE:
-    SEEDS, ITERS, N_TRAIN, N_VAL, IMAGE_SIZE = (0, 1, 2), 40, 32, 8, (375, 500)
 
 # %%
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -101,8 +123,10 @@ from cplus_edu.experiments import (
 from cplus_edu.voc import (
     VOC_CLASSES,
     format_table,
+    get_config,
     list_samples,
     load_checkpoint,
+    metrics_from_confusion,
     read_run,
     write_voc_tree,
 )
@@ -298,13 +322,124 @@ else:
     check_ledger(claims, "10_voc_paper_scale")
 
 # %% [markdown]
-# ## Try this
 #
-# 1. Set `ITERS = 40` and rerun the CPU runs: the `compact` term of C+1 should fall as the
-#    moving-average centres and the features find each other; does the CE run's mIoU move first?
-# 2. Run `python -m cplus_edu.voc train --config cpu-smoke --loss cplus1 --centers shared ...` in a
-#    terminal, kill it with Ctrl-C half way and rerun with `--resume`: compare `log.jsonl` with an
-#    uninterrupted run (every iteration appears once, with the same numbers).
-# 3. On a GPU machine, run the commands of section 1 for two or three seeds and set `RUN_DIRS`:
-#    is C+1's gain over CE close to the paper's +1.42 mIoU, and on which classes (the per-class
-#    bars) does it come?
+
+# %% [markdown]
+# ## Exercises
+# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
+# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
+# with the rest of the chapter, and its `assert`s check what the answer says.
+
+# %% [markdown]
+# ### Exercise 1 · How much does the paper's run see?
+# The recipe is 20,000 iterations at a global batch of 16 crops, with a "poly" learning rate.
+# How many passes over VOC's `trainaug` (10,582 images) is that, and what is the learning rate
+# half way through? Read both from `get_config("paper-voc-20k")`.
+#
+# <details><summary>Hint</summary>
+#
+# The config has `iterations`, `global_batch`, `lr`, `min_lr` and `power`; mmseg's poly rate is
+# $(lr - lr_{min})(1 - it/iterations)^{power} + lr_{min}$.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $20{,}000 \times 16 = 320{,}000$ crops, about 30 passes over `trainaug`: not much for a
+# ResNet-50, which is why the recipe starts from ImageNet weights. Half way, the rate is
+# $(0.01 - 0.0001) \cdot 0.5^{0.9} + 0.0001 \approx 0.0054$, a little more than half the initial
+# rate (the power 0.9 makes the decay slightly slower than linear at first).
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+paper_cfg = get_config("paper-voc-20k")
+crops = paper_cfg.iterations * paper_cfg.global_batch
+half_way = ((paper_cfg.lr - paper_cfg.min_lr) * (1 - 0.5) ** paper_cfg.power + paper_cfg.min_lr)
+print(f"{crops:,} crops = {crops / 10_582:.1f} passes over trainaug; lr half way {half_way:.5f}")
+assert crops == 320_000 and 30 < crops / 10_582 < 31
+assert 0.005 < half_way < 0.0055
+
+# %% [markdown]
+# ### Exercise 2 · IoU from a confusion matrix
+# A 3-class confusion matrix (rows: true class, columns: predicted) counts
+# `[[50, 5, 0], [10, 30, 0], [0, 0, 0]]`: class 2 is nowhere. Compute each class's IoU and the
+# mIoU by hand, then with `metrics_from_confusion`.
+#
+# <details><summary>Hint</summary>
+#
+# IoU of class $k$ = true positives / (true positives + false positives + false negatives): the
+# diagonal entry over its row sum plus its column sum minus itself. What should a class that is
+# neither labelled nor predicted count for?
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Class 0: $50 / (55 + 60 - 50) = 50/65 \approx 0.769$; class 1: $30 / (40 + 35 - 30) = 30/45
+# \approx 0.667$. Class 2 has $0/0$: it is left out (`None`), not counted as 0, so the mIoU is
+# the mean of the two, about 71.8 %. A class that is *predicted* but never labelled would count
+# as 0 and pull the mean down: on the CPU smoke run above, an untrained net does exactly that.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+toy = metrics_from_confusion(torch.tensor([[50, 5, 0], [10, 30, 0], [0, 0, 0]]),
+                             class_names=["a", "b", "c"])  # fmt: skip
+print("per-class IoU (%):", [None if v is None else round(v, 1) for v in toy["per_class_iou"]],
+      f" mIoU {toy['mIoU']:.1f}")  # fmt: skip
+assert math.isclose(toy["per_class_iou"][0], 100 * 50 / 65)
+assert math.isclose(toy["per_class_iou"][1], 100 * 30 / 45)
+assert toy["per_class_iou"][2] is None
+assert math.isclose(toy["mIoU"], 100 * (50 / 65 + 30 / 45) / 2)
+
+# %% [markdown]
+# ### Exercise 3 · Which classes does a run's mIoU average?
+# The generated data holds only a few of VOC's 21 classes. For the first C+1 run, which classes
+# have an IoU at all (`metrics["per_class_iou"]` not `None`), and are they exactly the classes
+# in the validation labels? Check that `metrics["mIoU"]` is the mean of the defined IoUs.
+#
+# <details><summary>Hint</summary>
+#
+# Read each validation label with `np.array(Image.open(sample.label))` for `sample in
+# list_samples("val", data_root)`; 255 is the void band, not a class.
+#
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Every class that appears in the validation labels has an IoU. A class that is absent from the
+# labels has one too when the net *predicts* it somewhere, and then it is 0; only classes neither
+# labelled nor predicted are `None`. The mIoU is the mean over the defined ones, so the cell
+# prints which classes an untrained net "invents", each one pulling its mIoU down.
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["answer"]
+metrics = runs[(LOSSES[-1], SEEDS[0])].metrics
+labelled = set()
+for sample in list_samples("val", data_root):
+    labelled |= set(np.unique(np.array(Image.open(sample.label))).tolist()) - {255}
+defined = {k for k, v in enumerate(metrics["per_class_iou"]) if v is not None}
+print("labelled in val:", sorted(VOC_CLASSES[k] for k in labelled))
+print("predicted only :", sorted(VOC_CLASSES[k] for k in defined - labelled))
+assert labelled <= defined
+assert all(metrics["per_class_iou"][k] == 0 for k in defined - labelled)
+defined_ious = [metrics["per_class_iou"][k] for k in defined]
+assert math.isclose(metrics["mIoU"], sum(defined_ious) / len(defined_ious), rel_tol=1e-9)
+
+# %% [markdown]
+# ### Going further
+# These take longer than the chapter or need a terminal or GPUs; there is no worked answer.
+# * **Longer CPU runs.** Set `ITERS = 40` and rerun: the `compact` term of C+1 should fall as the
+#   moving-average centres and the features find each other; does the CE run's mIoU move first?
+# * **Kill and resume.** Run `python -m cplus_edu.voc train --config cpu-smoke --loss cplus1
+#   --centers shared ...` in a terminal, stop it with Ctrl-C half way and rerun with `--resume`:
+#   compare `log.jsonl` with an uninterrupted run (every iteration appears once, with the same
+#   numbers).
+# * **The real thing.** On a GPU machine, run the commands of section 1 for two or three seeds and
+#   set `RUN_DIRS`: is C+1's gain over CE close to the paper's +1.42 mIoU, and on which classes
+#   (the per-class bars) does it come?
+
+# %%
+print(stopwatch.report())
