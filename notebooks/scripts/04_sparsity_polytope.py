@@ -581,8 +581,8 @@ def one_hot_image(corners):
 
 
 perfect3 = CASLoss(alpha=0.5, from_logits=False)(*one_hot_image([0, 1, 2])).item()
-print(f"perfect three-region image: CAS = {perfect3:.3f}; paper's bound {-(1 - 0.5) * 3}; "
-      f"cas_bounds {cas_bounds(3, 3, 0.5)}")  # fmt: skip
+print(f"perfect three-region image: CAS = {perfect3:.3f}; the paper's lower bound "
+      f"{-(1 - 0.5) * 3:.3f}; ours (cas_bounds) {cas_bounds(3, 3, 0.5)[0]:.3f}")  # fmt: skip
 assert math.isclose(perfect3, -6.0, abs_tol=1e-5)
 assert math.isclose(perfect3, cas_bounds(3, 3, 0.5)[0], abs_tol=1e-5)
 
@@ -652,8 +652,8 @@ assert math.isclose(stuck[0.0], -4.0, abs_tol=1e-5) and math.isclose(stuck[1.0],
 spread_pixels = torch.eye(3).T.reshape(1, 3, 1, 3)  # one pixel on each corner
 one_region = torch.zeros(1, 1, 3, dtype=torch.long)
 worst = CASLoss(alpha=1.0, from_logits=False)(spread_pixels, one_region).item()
-print(f"one region spread over the corners: CAS = {worst:.4f}; "
-      f"cas_bounds(1, 3, 1.0) = {cas_bounds(1, 3, 1.0)}")  # fmt: skip
+print(f"one region spread over the corners: CAS = {worst:.4f}; upper end of "
+      f"cas_bounds(1, 3, 1.0): {cas_bounds(1, 3, 1.0)[1]:.4f}")  # fmt: skip
 assert math.isclose(worst, 1 - 1 / 3, abs_tol=1e-6)
 assert math.isclose(worst, cas_bounds(1, 3, 1.0)[1], abs_tol=1e-6)
 
