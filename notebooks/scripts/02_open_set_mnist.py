@@ -66,8 +66,8 @@
 # CIFAR-10 are cited in [REFERENCES.md](../REFERENCES.md); the glossary,
 # [GLOSSARY.md](../GLOSSARY.md), defines *unseen background* and *paired difference*.
 #
-# **Run time.** Two to three minutes on a 2-core laptop CPU at teaching size; the last cell
-# prints how long this run took.
+# **Run time.** About a minute on a 2-core laptop CPU at teaching size; the last cell prints how
+# long this run took.
 
 # %%
 from cplus_edu.utils import Stopwatch

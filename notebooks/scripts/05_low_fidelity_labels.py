@@ -48,9 +48,9 @@
 #
 # **Prerequisites.** Chapter 04 (the CAS loss, its uniformer and discriminator, corners and local
 # optima). Salient object detection as a binary mask per image; precision and recall. The CAS
-# paper is [2] and the discriminative loss (De Brabandere et al.) is cited in
-# [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines *CACE*
-# and *flip rate*.
+# paper is [2] in [REFERENCES.md](../REFERENCES.md), which also cites the discriminative loss (De
+# Brabandere et al.); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines *CACE* and *flip
+# rate*.
 #
 # **Run time.** About a minute or two on a 2-core laptop CPU at teaching size; the last cell
 # prints how long this run took.

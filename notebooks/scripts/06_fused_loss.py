@@ -47,9 +47,9 @@
 # **Prerequisites.** Chapter 00 (classes of interest against the background); softmax
 # cross-entropy and its gradient $p - y$; semantic segmentation and its scores (IoU, recall).
 # Chapters 01-05 are not needed. Knowing what a CRF does helps, but the chapter explains it.
-# Liu & Lew's slides are [3], and FCN, the dense CRF and DeepContour are cited in
-# [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines *fused
-# loss*, *positive-sharing loss*, *objectness* and *POS-CRF*.
+# Liu & Lew's slides are [3] in [REFERENCES.md](../REFERENCES.md), which also cites FCN, the dense
+# CRF and DeepContour; the glossary, [GLOSSARY.md](../GLOSSARY.md), defines *fused loss*,
+# *positive-sharing loss*, *objectness* and *POS-CRF*.
 #
 # **Run time.** Two to three minutes on a 2-core laptop CPU at teaching size; the last cell
 # prints how long this run took.

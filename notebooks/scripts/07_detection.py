@@ -54,8 +54,8 @@
 #
 # **Prerequisites.** Chapter 00 (classes of interest against the background). Object detection:
 # anchors, intersection over union (IoU), non-maximum suppression (NMS), the focal loss of
-# RetinaNet, and mean average precision. Chapters 01-06 are not needed. The poster is [4], and
-# RetinaNet and COCO are cited in [REFERENCES.md](../REFERENCES.md); the glossary,
+# RetinaNet, and mean average precision. Chapters 01-06 are not needed. The poster is [4] in
+# [REFERENCES.md](../REFERENCES.md), which also cites RetinaNet and COCO; the glossary,
 # [GLOSSARY.md](../GLOSSARY.md), defines *task spatial misalignment*, *IAC*, *DC loss* and
 # *CL-balanced NMS*.
 #

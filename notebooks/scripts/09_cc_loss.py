@@ -52,9 +52,9 @@
 #
 # **Prerequisites.** Chapter 08 (ArcFace and the margin heads) helps; small convolutional networks
 # and their channels; the focal loss. Chapters 00-07 are not needed otherwise. The CC-loss slides
-# are [5], and squeeze-and-excitation, class activation maps, the focal loss and ArcFace are cited
-# in [REFERENCES.md](../REFERENCES.md); the glossary, [GLOSSARY.md](../GLOSSARY.md), defines
-# *channel attention* and *CC-loss*.
+# are [5] in [REFERENCES.md](../REFERENCES.md), which also cites squeeze-and-excitation, class
+# activation maps, the focal loss and ArcFace; the glossary, [GLOSSARY.md](../GLOSSARY.md),
+# defines *channel attention* and *CC-loss*.
 #
 # **Run time.** About two minutes on a 2-core laptop CPU at teaching size; the last cell prints
 # how long this run took.
