@@ -212,10 +212,23 @@ plt.show()
 # `CLAIMS.md`, at the top of the repository.
 
 # %% [markdown]
+# ## Try this
+# These change a parameter and retrain (rerun the notebook from the top after the change); there is
+# no worked answer, look and compare.
+# * **`CLASSES_OF_INTEREST = [3, 5, 8]`** (digits that look alike): watch the accuracy and the
+#   embedding. Do the classes of interest now touch each other as well as the background?
+# * **`EMBEDDING_DIM = 16`**, and plot the first two coordinates: the accuracy rises, and the 2-D
+#   picture stops telling the whole story, which is why chapter 01 works on the circle and sphere.
+# * **More data, from a terminal**: `papermill notebooks/00_tour.ipynb /tmp/tour.ipynb -p
+#   N_PER_DIGIT 5000 -p EPOCHS 20` trains on most of MNIST's training digits; compare its accuracy
+#   with the teaching-size one.
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · Which label is which?
@@ -316,17 +329,6 @@ for name, run in c1_runs.items():
 assert by_hand["C+1, alpha = beta = 1"] < by_hand["cross-entropy"]
 
 # %% [markdown]
-# ### Going further
-# These change a parameter and retrain (rerun the notebook from the top after the change); there is
-# no worked answer, look and compare.
-# * **`CLASSES_OF_INTEREST = [3, 5, 8]`** (digits that look alike): watch the accuracy and the
-#   embedding. Do the classes of interest now touch each other as well as the background?
-# * **`EMBEDDING_DIM = 16`**, and plot the first two coordinates: the accuracy rises, and the 2-D
-#   picture stops telling the whole story, which is why chapter 01 works on the circle and sphere.
-# * **More data, from a terminal**: `papermill notebooks/00_tour.ipynb /tmp/tour.ipynb -p
-#   N_PER_DIGIT 5000 -p EPOCHS 20` trains on most of MNIST's training digits; compare its accuracy
-#   with the teaching-size one.
-#
 # **Where next**
 # * `01_hypersphere` — the C+1 loss on normalised embeddings, with sliders for alpha, beta and the
 #   margin;

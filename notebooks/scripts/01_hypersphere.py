@@ -544,10 +544,26 @@ if not FAST:  # one short run decides nothing: the fast mode only checks that th
 # Next, chapter 02 trains on real digits and measures open-set background on MNIST.
 
 # %% [markdown]
+# ## Try this
+# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
+# look and compare.
+# * **A smaller margin.** Set `MARGIN = 0.5`. Look at "bg -> centre" of `+ background (beta=1)`
+#   and at the histogram of section 4: the hinge of eq. (2) stops pushing once a background sample
+#   is $m_b$ away, so does the background now settle nearer the centres?
+# * **Longer training for the paper's weights.** Set `EPOCHS = 150`. Look at the printed share
+#   $\beta L_{background} / L_{separability}$ and at the "bg -> centre" of `C+1, paper weights`:
+#   does more training let $\beta = 10^{-4}$ matter, or is the weight simply too small for a model
+#   this size?
+# * **Centres that are the classifier's weights.** In the slider panel set `beta` to 1 and switch
+#   the centres to *shared*. Look at the right-hand bars: the background distance should still
+#   grow, but does "novel background rejected" move? Compare with the *moving average* centres.
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · How much of the circle do the bands leave free?
@@ -672,21 +688,6 @@ if n_pairs > 1:
 else:
     print(f"one seed, no interval: {printed.verdict}")
     assert printed.verdict == "inconclusive at this scale"
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
-# look and compare.
-# * **A smaller margin.** Set `MARGIN = 0.5`. Look at "bg -> centre" of `+ background (beta=1)`
-#   and at the histogram of section 4: the hinge of eq. (2) stops pushing once a background sample
-#   is $m_b$ away, so does the background now settle nearer the centres?
-# * **Longer training for the paper's weights.** Set `EPOCHS = 150`. Look at the printed share
-#   $\beta L_{background} / L_{separability}$ and at the "bg -> centre" of `C+1, paper weights`:
-#   does more training let $\beta = 10^{-4}$ matter, or is the weight simply too small for a model
-#   this size?
-# * **Centres that are the classifier's weights.** In the slider panel set `beta` to 1 and switch
-#   the centres to *shared*. Look at the right-hand bars: the background distance should still
-#   grow, but does "novel background rejected" move? Compare with the *moving average* centres.
 
 # %%
 print(stopwatch.report())

@@ -625,10 +625,28 @@ display(claims_markdown(claims))
 check_ledger(claims, "02_open_set_mnist")
 
 # %% [markdown]
+# ## Try this
+#
+# 1. **Invert the photos.** In the gallery cell, set `photos = 1 - photos` (dark scenes with
+#    light edges, closer to a digit's light stroke on black) and compare
+#    `(coi_confidence(cplus_edu.predict(worst_model, photos)[1]) > 0.9).float().mean()` with the
+#    share above, and `background_auroc` (from `cplus_edu.metrics`) of the background score on
+#    photos against the digits. Look at whether it falls towards or below 50 %: how "far" an
+#    input is depends on the network's view of it, not ours.
+# 2. **Add photos to the seen background.** Put a few hundred greyscale CIFAR-10 *training*
+#    images (`cplus_edu.data.load_cifar10_gray("train", ...)`) into `x_train` with label 0.
+#    Look at `confident_fashion`: does a little far background in training also fix the *other*
+#    far set, or only the photos?
+# 3. **More splits, fewer seeds.** Set `SPLIT_SEEDS = range(12)` and `SPLIT_RUN_SEEDS = (0,)`:
+#    the same 12 pairs, now one per split. Look at how the "k of n pairs up" counts and the
+#    spread of `recall_cifar` change: which moves the numbers more, the seed or the split?
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · Why pair the runs?
@@ -745,22 +763,6 @@ confidence = {c: logits.softmax(dim=1).max().item() for c, logits in toy_logits.
 print({f"{c:g} x": round(p, 4) for c, p in confidence.items()})
 assert torch.allclose(toy_logits[10.0], 10 * toy_logits[1.0], rtol=1e-4, atol=1e-5)
 assert confidence[1.0] < confidence[10.0] <= confidence[100.0]
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the code or the parameters cell and rerun); there is no worked answer,
-# look and compare.
-# * **Invert the photos.** In the gallery cell, set `photos = 1 - photos` (dark scenes with light
-#   edges, closer to a digit's light stroke on black) and compare
-#   `(coi_confidence(cplus_edu.predict(worst_model, photos)[1]) > 0.9).float().mean()` with the
-#   share above, and the AUROC of the background score on photos against the digits: how "far" an
-#   input is depends on the network's view of it, not ours.
-# * **Add photos to the seen background.** Put a few hundred greyscale CIFAR-10 *training*
-#   images (`cplus_edu.data.load_cifar10_gray("train", ...)`) into `x_train` with label 0. Look at
-#   `confident_fashion`: does a little far background in training also fix the *other* far set,
-#   or only the photos?
-# * **More splits, fewer seeds.** Set `SPLIT_SEEDS = range(12)` and `SPLIT_RUN_SEEDS = (0,)`: the
-#   same 12 pairs, now one per split. Which moves the numbers more, the seed or the split?
 
 # %%
 print(stopwatch.report())

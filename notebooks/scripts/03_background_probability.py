@@ -442,10 +442,24 @@ check_ledger(claims, "03_background_probability")
 #
 
 # %% [markdown]
+# ## Try this
+# These retrain or move sliders; there is no worked answer, look and compare.
+# * **Raise `EMBEDDING_DIMS` to `(4, 16, 64, 256)`.** Eq. (3)'s $1 - p$ drops by another
+#   sixty-odd orders of magnitude. Look at the "inside" share of the unseen digits and at their
+#   effective dimension: do they move at all?
+# * **Make the background margin matter**: train with `CPlusOneLoss(num_classes, dim, alpha=1,
+#   beta=1, margin=1.2)`. Watch the seen-background row drop, and check whether the unseen rows
+#   follow it.
+# * **In the slider panel of section 4**, set $C = 20$ and $R/R_L = 0.5$ (VOC-like). Find the
+#   smallest $d$ at which 200,000 Monte Carlo samples see no hit, and compare it with the
+#   `blind from d = ...` line printed in section 4.
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · Where does eq. (3) start to say something?
@@ -552,18 +566,6 @@ for (dim, seed), r in comparisons.items():
     assert unseen_eff < r.effective_dimension[UNIFORM_GROUP]
 
 # %% [markdown]
-# ### Going further
-# These retrain or move sliders; there is no worked answer, look and compare.
-# * **Raise `EMBEDDING_DIMS` to `(4, 16, 64, 256)`.** Eq. (3)'s $1 - p$ drops by another
-#   sixty-odd orders of magnitude. Look at the "inside" share of the unseen digits and at their
-#   effective dimension: do they move at all?
-# * **Make the background margin matter**: train with `CPlusOneLoss(num_classes, dim, alpha=1,
-#   beta=1, margin=1.2)`. Watch the seen-background row drop, and check whether the unseen rows
-#   follow it.
-# * **In the slider panel of section 4**, set $C = 20$ and $R/R_L = 0.5$ (VOC-like). Find the
-#   smallest $d$ at which 200,000 Monte Carlo samples see no hit, and compare it with the
-#   `blind from d = ...` line printed in section 4.
-#
 # **Where next**: `02_open_set_mnist` compares C+1 with cross-entropy on unseen background;
 # `04_sparsity_polytope` turns to the class-agnostic segmentation loss.
 

@@ -541,11 +541,24 @@ assert sparse_gain.verdict == "holds" and share_gain.verdict == "holds"
 # The rows are in the claims ledger, `CLAIMS.md`.
 
 # %% [markdown]
+# ## Try this
+# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
+# look and compare.
+# * **Set `ALPHA = 1.0`** (no discriminator) and rerun the training section. Watch the triangle:
+#   do the region means still reach the corners, and do two regions now share one? Compare the
+#   "distinct corners" share with the one above.
+# * **Make the objects less tiny**: `TINY_RADIUS = (4, 6)`. The gradient share of CE on the object
+#   should rise towards the object's pixel share; does CE's object IoU catch up with CAS's?
+# * **More seeds**: `SEEDS = list(range(10))`. Is the share of seeds that merge two textures on
+#   one corner stable, and which seed does the `worst_seed` dropdown pick?
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. All three need no
-# training: they build softmax outputs by hand and give them to `CASLoss(from_logits=False)`.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
+# All three build softmax outputs by hand and give them to `CASLoss(from_logits=False)`.
 
 # %% [markdown]
 # ### Exercise 1 · The best possible score
@@ -658,17 +671,6 @@ assert math.isclose(worst, 1 - 1 / 3, abs_tol=1e-6)
 assert math.isclose(worst, cas_bounds(1, 3, 1.0)[1], abs_tol=1e-6)
 
 # %% [markdown]
-# ### Going further
-# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
-# look and compare.
-# * **Set `ALPHA = 1.0`** (no discriminator) and rerun the training section. Watch the triangle:
-#   do the region means still reach the corners, and do two regions now share one? Compare the
-#   "distinct corners" share with the one above.
-# * **Make the objects less tiny**: `TINY_RADIUS = (4, 6)`. The gradient share of CE on the object
-#   should rise towards the object's pixel share; does CE's object IoU catch up with CAS's?
-# * **More seeds**: `SEEDS = list(range(10))`. Is the share of seeds that merge two textures on
-#   one corner stable, and which seed does the `worst_seed` dropdown pick?
-#
 # Chapter 05 takes CAS to noisy labels: what if the annotators got the region *labels* wrong?
 
 # %%

@@ -441,12 +441,25 @@ print(f"chapter run time: {time.perf_counter() - started:.0f} s "
 # * **CAS against the discriminative loss**: the paper's ranking is on PASCAL VOC; here CAS merges
 #   textures on shared corners (the segment count in its row).
 #
+# ## Try this
+# 1. **Wrong, but consistently wrong.** Set `NOISE_LEVELS = [0.0, 0.25, 0.5, 0.75]` (each region's
+#    label flipped with probability 0.75 at the end). Look at CE's $F_\beta$ at $p = 0.75$ next to
+#    $p = 0.5$: the salient channel is picked on the validation masks, so labels that are *mostly
+#    inverted* still carry the information, while $p = 0.5$ carries none. What does that say about
+#    "label noise"? (CACE then trains at the highest rate, 0.75.)
+# 2. **Give CAS room.** Raise `MOSAIC_EPOCHS` to 40 and `WIDTH` to 32. Look at the segments per
+#    image of CAS and at the ARI gap to the discriminative loss: does CAS leave its shared
+#    corners (chapter 04's local optima) with more training, or stay stuck?
+# 3. **The uniformer's weight.** Set `ALPHA` to 0.1 and then to 2. Look at the share of saliency
+#    scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
+#    keeps the regions apart, and which one makes each region one colour?
 
 # %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · What does a flipped label still tell?
@@ -566,20 +579,6 @@ print(f"F-beta: by hand {by_hand:.4f}, f_beta {f_beta(toy_saliency, toy_mask).it
       f"MAE {mean_absolute_error(toy_saliency, toy_mask).item():.4f}")  # fmt: skip
 assert abs(f_beta(toy_saliency, toy_mask).item() - by_hand) < 1e-9
 assert abs(mean_absolute_error(toy_saliency, toy_mask).item() - 1.8 / 16) < 1e-6
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
-# look and compare.
-# * **Wrong, but consistently wrong.** Set `NOISE_LEVELS = [0.0, 0.25, 0.5, 0.75]`. Look at CE's
-#   $F_\beta$ at $p = 0.75$ next to $p = 0.5$, with exercise 1 in mind. (CACE then trains at the
-#   highest rate, 0.75.)
-# * **Give CAS room.** Raise `MOSAIC_EPOCHS` to 40 and `WIDTH` to 32. Look at the segments per
-#   image of CAS and at the ARI gap to the discriminative loss: does CAS leave its shared corners
-#   (chapter 04's local optima) with more training, or stay stuck?
-# * **The uniformer's weight.** Set `ALPHA` to 0.1 and then to 0.9. Look at the share of saliency
-#   scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
-#   keeps the regions apart, and which one makes each region one colour?
 
 # %%
 print(stopwatch.report())

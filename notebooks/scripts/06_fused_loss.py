@@ -414,10 +414,22 @@ check_ledger(claims, "06_fused_loss")
 print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
+# ## Try this
+# 1. Set `WS = 0.8` (more CE, less positive-sharing) in the parameters cell and rerun: does the
+#    fused net catch up with softmax, and does its small-object recall pass it? Watch the paired
+#    differences, not the means (one collapsed seed moves a mean a lot).
+# 2. Raise `EPOCHS` to 30: is the fused loss only slower to learn the classes, or does it end
+#    lower? Compare the `softmax` / `positive_sharing` terms in `results.histories["fused"]`.
+# 3. Make the objects easier to tell from the background and harder to classify: pass
+#    `object_saturation=(0.05, 0.3)` via `FusedConfig` — the fused loss's argument is about
+#    foreground against background; see whether its "not background (small+thin)" number moves.
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · The fused loss of one pixel
@@ -527,19 +539,6 @@ for pos in (0.3, math.log(1.5), 0.5):
     print(f"pos = {pos:.3f}: energies {[round(e, 4) for e in energy.tolist()]} -> {winner}")
 energies = {pos: crf_unary(two_class, torch.full((1, 1), pos))[:, 0, 0] for pos in (0.3, 0.5)}
 assert energies[0.3][1] > energies[0.3][0] and energies[0.5][1] < energies[0.5][0]
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the parameters cell and rerun the notebook); there is no worked answer,
-# look and compare.
-# * Set `WS = 0.8` (more CE, less positive-sharing): does the fused net catch up with softmax, and
-#   does its small-object recall pass it? Watch the paired differences, not the means (one
-#   collapsed seed moves a mean a lot).
-# * Raise `EPOCHS` to 30: is the fused loss only slower to learn the classes, or does it end
-#   lower? Compare the `softmax` / `positive_sharing` terms in `results.histories["fused"]`.
-# * Make the objects easier to tell from the background and harder to classify: pass
-#   `object_saturation=(0.05, 0.3)` via `FusedConfig`; the fused loss's argument is about
-#   foreground against background, so see whether its "not background (small+thin)" number moves.
 
 # %%
 print(stopwatch.report())

@@ -488,10 +488,21 @@ print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 # than inconclusive (`PAPER_SCALE = True` runs three).
 
 # %% [markdown]
+# ## Try this
+# 1. Set `SCORE_THRESHOLD = 0.5` and rerun the training cell: more anchors become positive through
+#    the IAC score (the printed "by IAC score only" count). Does AP50 move, and AP75?
+# 2. In the alpha slider, go to `alpha = 0`: every anchor inside an object's box scores 1. Why
+#    does eq. (5) with pure geometry make background anchors positive, and what does the classifier
+#    term fix?
+# 3. Replace the GIoU box loss by smooth-L1 (`DetectionCriterion(box_loss="smooth_l1")`, via
+#    `train_detector`) and compare the score-IoU correlation with and without the DC loss.
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · An anchor that IoU calls background
@@ -612,17 +623,6 @@ lambda_a, lambda_b = 2.0, 1 / torch.sigmoid(torch.tensor(0.25)).item()
 assert coefficients[0] > coefficients[1]
 assert abs(coefficients[0].item() / coefficients[1].item() - lambda_a / lambda_b) < 1e-4
 assert abs(weighted - 2.0) < 1e-5
-
-# %% [markdown]
-# ### Going further
-# These retrain or move sliders; there is no worked answer, look and compare.
-# * Set `SCORE_THRESHOLD = 0.5` and rerun the training cell: more anchors become positive through
-#   the IAC score (the printed "by IAC score only" count). Does AP50 move, and AP75?
-# * In the alpha slider, go to `alpha = 0`: every anchor inside an object's box scores 1. Why does
-#   eq. (5) with pure geometry make background anchors positive, and what does the classifier term
-#   fix?
-# * Replace the GIoU box loss by smooth-L1 (`DetectionCriterion(box_loss="smooth_l1")`, via
-#   `train_detector`) and compare the score-IoU correlation with and without the DC loss.
 
 # %%
 print(stopwatch.report())

@@ -375,10 +375,22 @@ display(claims_markdown(claims))
 check_ledger(claims, "08_margin_family")
 
 # %% [markdown]
+# ## Try this
+#
+# 1. Set the normalised heads' scale to 16 in 2-D (`cplus_edu.experiments.margin_family.scale_for`)
+#    and rerun: look for classes that collapse onto one direction (the min inter-class angle
+#    drops near 0) and ask why a large $s$ makes a random start harder.
+# 2. Train SphereFace with `lambda_=0` (no softmax blend) in 3-D: does it still converge at this
+#    size? Compare the spread with the blended version.
+# 3. Add digits 6-9 to the five margin heads (ten classes on the circle, 36 degrees apart):
+#    what happens to the ArcFace margin of 0.5 rad (28.6 degrees)?
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · Four margins at two angles
@@ -489,18 +501,6 @@ samples = torch.stack([sample_angles.cos(), sample_angles.sin()], dim=1)
 stats = angular_stats(samples, torch.tensor([0, 0, 1, 1]))
 print({key: round(value, 3) for key, value in stats.items()})
 assert abs(stats["spread_deg"] - 15.0) < 1e-6 and abs(stats["inter_min_deg"] - 90.0) < 1e-6
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the code and rerun the notebook); there is no worked answer, look and
-# compare.
-# * Set the normalised heads' scale to 16 in 2-D (`cplus_edu.experiments.margin_family.scale_for`)
-#   and rerun: look for classes that collapse onto one direction (the min inter-class angle drops
-#   near 0), with exercise 2 in mind.
-# * Train SphereFace with `lambda_=0` (no softmax blend) in 3-D: does it still converge at this
-#   size? Compare the spread with the blended version.
-# * Add digits 6-9 to the five margin heads (ten classes on the circle, 36 degrees apart): what
-#   happens to the ArcFace margin of 0.5 rad (28.6 degrees)?
 
 # %%
 print(stopwatch.report())

@@ -325,10 +325,24 @@ display(claims_markdown(claims))
 check_ledger(claims, "09_cc_loss")
 
 # %% [markdown]
+# ## Try this
+#
+# 1. Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
+#    works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the heatmaps (look at
+#    `class_heatmap` of the CAM vectors) and the accuracy.
+# 2. Raise `CC_WEIGHT` to 5 and 20: at what weight does the accuracy start to suffer, while the
+#    inter/intra ratio keeps rising? What does that say about how much the attention matters to
+#    the classifier?
+# 3. Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
+#    run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
+#    narrow?
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says. They need no training.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · The CC-loss of four samples, by hand
@@ -435,20 +449,6 @@ distances = attention_distances(block(maps))
 print(f"largest |difference| to SEBlock: {(by_hand - block(maps)).abs().max():.1e}; "
       f"largest distance d_ij: {distances.max():.4f}")  # fmt: skip
 assert torch.allclose(by_hand, block(maps)) and distances.max() < 1
-
-# %% [markdown]
-# ### Going further
-# These retrain (change the code and rerun the notebook); there is no worked answer, look and
-# compare.
-# * Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
-#   works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the heatmaps (look at
-#   `class_heatmap` of the CAM vectors) and the accuracy.
-# * Raise `CC_WEIGHT` to 5 and 20: at what weight does the accuracy start to suffer, while the
-#   inter/intra ratio keeps rising? What does that say about how much the attention matters to
-#   the classifier?
-# * Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
-#   run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
-#   narrow?
 
 # %%
 print(stopwatch.report())

@@ -325,10 +325,24 @@ else:
 #
 
 # %% [markdown]
+# ## Try this
+# These take longer than the chapter or need a terminal or GPUs; there is no worked answer.
+# * **Longer CPU runs.** Set `ITERS = 40` and rerun: the `compact` term of C+1 should fall as the
+#   moving-average centres and the features find each other; does the CE run's mIoU move first?
+# * **Kill and resume.** Run `python -m cplus_edu.voc train --config cpu-smoke --loss cplus1
+#   --centers shared ...` in a terminal, stop it with Ctrl-C half way and rerun with `--resume`:
+#   compare `log.jsonl` with an uninterrupted run (every iteration appears once, with the same
+#   numbers).
+# * **The real thing.** On a GPU machine, run the commands of section 1 for two or three seeds and
+#   set `RUN_DIRS`: is C+1's gain over CE close to the paper's +1.42 mIoU, and on which classes
+#   (the per-class bars) does it come?
+
+# %% [markdown]
 # ## Exercises
-# Each exercise has a hint and an answer to unfold (click the small triangle). The code of each
-# answer is in the hidden cell under it (click the three dots to show it and its output): it ran
-# with the rest of the chapter, and its `assert`s check what the answer says.
+# Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
+# answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
+# it (click the three dots to show it and its output): it ran with the rest of the chapter, and
+# its `assert`s check what the answer says.
 
 # %% [markdown]
 # ### Exercise 1 · How much does the paper's run see?
@@ -427,19 +441,6 @@ assert labelled <= defined
 assert all(metrics["per_class_iou"][k] == 0 for k in defined - labelled)
 defined_ious = [metrics["per_class_iou"][k] for k in defined]
 assert math.isclose(metrics["mIoU"], sum(defined_ious) / len(defined_ious), rel_tol=1e-9)
-
-# %% [markdown]
-# ### Going further
-# These take longer than the chapter or need a terminal or GPUs; there is no worked answer.
-# * **Longer CPU runs.** Set `ITERS = 40` and rerun: the `compact` term of C+1 should fall as the
-#   moving-average centres and the features find each other; does the CE run's mIoU move first?
-# * **Kill and resume.** Run `python -m cplus_edu.voc train --config cpu-smoke --loss cplus1
-#   --centers shared ...` in a terminal, stop it with Ctrl-C half way and rerun with `--resume`:
-#   compare `log.jsonl` with an uninterrupted run (every iteration appears once, with the same
-#   numbers).
-# * **The real thing.** On a GPU machine, run the commands of section 1 for two or three seeds and
-#   set `RUN_DIRS`: is C+1's gain over CE close to the paper's +1.42 mIoU, and on which classes
-#   (the per-class bars) does it come?
 
 # %%
 print(stopwatch.report())
