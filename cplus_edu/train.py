@@ -120,11 +120,10 @@ def fit(
     """Train ``model`` (returning ``(features, logits)``) with ``loss_fn`` on ``data``.
 
     ``data`` is a ``(x, y)`` pair of tensors, a tuple ``(x, y1, y2, ...)`` when the loss takes
-    several targets, or a ``Dataset`` of such tuples. Parameters of the loss (learnable centres)
-    are optimised with the model's. ``progress=None`` shows a progress bar
-    (``cplus_edu.utils.progress_bar``, readable in a saved notebook) unless running under CI.
-    With ``checkpoint`` set, model, loss, optimizer and history are saved after every epoch, and
-    a later call with the same path resumes after the last saved epoch.
+    several targets, or a ``Dataset`` of such tuples. Parameters of the loss
+    (learnable centres) are optimised with the model's. ``progress=None`` shows a tqdm bar unless
+    running under CI. With ``checkpoint`` set, model, loss, optimizer and history are saved after
+    every epoch, and a later call with the same path resumes after the last saved epoch.
     ``threads`` torch threads are used during the run (``None``: torch's current setting; the
     default suits the chapters' tiny models, pass ``None`` for a large one).
     Returns the ``History`` of epoch-mean losses and loss terms.

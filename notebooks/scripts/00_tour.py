@@ -32,7 +32,7 @@
 # This tour sets the scene in five minutes: a picture of a C+1 world, then a tiny model on real
 # MNIST digits, three of which are our classes of interest while the other seven are background.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -223,7 +223,7 @@ plt.show()
 #   N_PER_DIGIT 5000 -p EPOCHS 20` trains on most of MNIST's training digits; compare its accuracy
 #   with the teaching-size one.
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

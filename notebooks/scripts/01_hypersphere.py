@@ -40,7 +40,7 @@
 # nearest centre, and how much of a **novel background style**, never seen in training, ends up
 # labelled background.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -558,7 +558,7 @@ if not FAST:  # one short run decides nothing: the fast mode only checks that th
 #   the centres to *shared*. Look at the right-hand bars: the background distance should still
 #   grow, but does "novel background rejected" move? Compare with the *moving average* centres.
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

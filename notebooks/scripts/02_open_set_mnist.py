@@ -48,7 +48,7 @@
 # what the network learns to reject. So after a first look at one split, every claim is measured
 # again on **random digit splits**, with runs paired by (seed, split).
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -641,7 +641,7 @@ check_ledger(claims, "02_open_set_mnist")
 #    the same 12 pairs, now one per split. Look at how the "k of n pairs up" counts and the
 #    spread of `recall_cifar` change: which moves the numbers more, the seed or the split?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

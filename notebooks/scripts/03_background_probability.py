@@ -34,7 +34,7 @@
 # 4. compares it with a **trained C+1 model** on MNIST, and measures where its assumption — a
 #    uniformly random background sample — breaks.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -454,7 +454,7 @@ check_ledger(claims, "03_background_probability")
 #   smallest $d$ at which 200,000 Monte Carlo samples see no hit, and compare it with the
 #   `blind from d = ...` line printed in section 4.
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

@@ -38,7 +38,7 @@
 # 2. **boundedness** — the loss lies in a fixed interval;
 # 3. **robustness to class imbalance** — a tiny region counts as much as a large one.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -552,7 +552,7 @@ assert sparse_gain.verdict == "holds" and share_gain.verdict == "holds"
 # * **More seeds**: `SEEDS = list(range(10))`. Is the share of seeds that merge two textures on
 #   one corner stable, and which seed does the `worst_seed` dropdown pick?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

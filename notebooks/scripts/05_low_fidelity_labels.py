@@ -34,7 +34,7 @@
 # miniature, then the paper's second setting, a segmentation where the number of regions is not
 # fixed, against the metric-learning loss the paper compares with (De Brabandere et al. 2017).
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -454,7 +454,7 @@ print(f"chapter run time: {time.perf_counter() - started:.0f} s "
 #    scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
 #    keeps the regions apart, and which one makes each region one colour?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

@@ -34,7 +34,7 @@
 # class): softmax + CRF 74.98, fused + POS-CRF 77.15. This chapter rebuilds both pieces, runs them
 # on synthetic scenes made so that small and thin objects are hard, and checks what holds.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -424,7 +424,7 @@ print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 #    `object_saturation=(0.05, 0.3)` via `FusedConfig` — the fused loss's argument is about
 #    foreground against background; see whether its "not background (small+thin)" number moves.
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

@@ -40,7 +40,7 @@
 # where the object's mass is), then on MNIST digits placed on a canvas. We measure mAP, AP50 and
 # AP75 with `torchmetrics` (COCO protocol) over several seeds, beside the poster's Table 2.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -497,7 +497,7 @@ print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 # 3. Replace the GIoU box loss by smooth-L1 (`DetectionCriterion(box_loss="smooth_l1")`, via
 #    `train_detector`) and compare the score-IoU correlation with and without the DC loss.
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

@@ -49,7 +49,7 @@
 # labels)`. The heads are checked against pytorch-metric-learning's losses of the same name in
 # `tests/test_margins.py`.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -385,7 +385,7 @@ check_ledger(claims, "08_margin_family")
 # 3. Add digits 6-9 to the five margin heads (ten classes on the circle, 36 degrees apart):
 #    what happens to the ArcFace margin of 0.5 rad (28.6 degrees)?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

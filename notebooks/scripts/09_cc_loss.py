@@ -38,7 +38,7 @@
 # same network, several seeds each, on MNIST and on **CIFAR-10** (the slides use CIFAR-100,
 # which is not in the offline data here), and put our table beside the slides'.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -337,7 +337,7 @@ check_ledger(claims, "09_cc_loss")
 #    run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
 #    narrow?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under

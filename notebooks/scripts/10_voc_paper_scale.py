@@ -55,7 +55,7 @@
 # logs); its numbers say nothing about the paper's claim. Point `RUN_DIRS` below at real runs to
 # read those instead.
 
-# %% [markdown]
+# %% [markdown] tags=["before-you-start"]
 # ## Before you start
 #
 # **You will be able to**
@@ -337,7 +337,7 @@ else:
 #   set `RUN_DIRS`: is C+1's gain over CE close to the paper's +1.42 mIoU, and on which classes
 #   (the per-class bars) does it come?
 
-# %% [markdown]
+# %% [markdown] tags=["exercises"]
 # ## Exercises
 # Unlike the "Try this" ideas above, which retrain, these need no training. Each has a hint and an
 # answer to unfold (click the small triangle). The code of each answer is in the hidden cell under
