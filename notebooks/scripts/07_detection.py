@@ -240,9 +240,9 @@ print(format_component_table(rows))
 print()
 print(format_steps(study))
 steps = {name: paired_step(study, row, ref) for name, row, ref in TABLE2_STEPS}
-# What the numbers support at this scale: no step moves AP by as much as 2 points on average
-for name, step in steps.items():
-    assert abs(step.mean) < 2.0, f"{name}: a large effect, {step.describe()}"
+# at teaching size every detector is far from trained (the reference scale's baseline is near
+# its plateau, well above this): whatever the steps do here, they do it to weak detectors
+assert all(5 < r["map"][0] < 40 for r in rows), [(r["row"], r["map"]) for r in rows]
 
 # %% [markdown]
 # ## CL-balanced NMS: how much does gamma matter?
