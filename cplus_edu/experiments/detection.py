@@ -411,15 +411,22 @@ def reference_study(data: dict, kind: str = "shapes") -> ComponentStudy:
     return study
 
 
+#: AP (percent) of the baseline trained twice as long, measured once (seed 0) with
+#: ``run_job({**SCALES["reference"], "epochs": 28}, {"key": "x", "data": kind, "setting":
+#: "baseline", "seed": 0})`` on the code that made the stored results: where the detector is
+#: still heading. A reference baseline at 85 % of it or more counts as near its plateau.
+TWICE_THE_TRAINING_AP = {"shapes": 60.6, "digits": 62.5}
+PLATEAU_SHARE = 0.85
+
+
 def credibility(data: dict) -> dict[str, tuple[float, float]]:
-    """Each baseline's AP (mean over seeds, percent) against its bar, near the plateau the same
-    detector reaches with twice the training (measured once, see the chapter)."""
-    bars = {"shapes": ("baseline AP on shape scenes", 50.0),
-            "digits": ("baseline AP on digit scenes", 50.0)}  # fmt: skip
+    """Each baseline's AP (mean over seeds, percent) against its bar: ``PLATEAU_SHARE`` of the
+    AP the same detector reaches with twice the training (``TWICE_THE_TRAINING_AP``)."""
     out = {}
-    for kind, (name, bar) in bars.items():
+    for kind, twice in TWICE_THE_TRAINING_AP.items():
         aps = [100 * m["ap"]["map"] for (s, _), m in _runs(data, kind).items() if s == "baseline"]
-        out[f"{name} (mean over {len(aps)} seeds)"] = (statistics.fmean(aps), bar)
+        name = f"baseline AP on {kind} scenes (mean over {len(aps)} seeds)"
+        out[name] = (statistics.fmean(aps), PLATEAU_SHARE * twice)
     return out
 
 
