@@ -77,13 +77,13 @@ def test_score_iou_correlation_sees_a_calibrated_and_a_reversed_detector():
     assert raws[1] > 0.5 and raws[-1] < -0.5
 
 
-def fake_results(n_seeds=5):
+def fake_results(n_seeds=5, digits=True):
     """A stored-results dict of the reference scale's form: the whole method gains 0.9 to 1.1 AP
     points on every seed on both data sets, IAC +-0.1, CL-NMS +0.5."""
     from cplus_edu.experiments.detection import SCALES, jobs
 
     params = {**SCALES["reference"], "seeds": list(range(n_seeds)),
-              "digit_seeds": list(range(n_seeds))}  # fmt: skip
+              "digit_seeds": list(range(n_seeds)) if digits else []}  # fmt: skip
     runs = []
     for job in jobs(params):
         s, name = job["seed"], job["setting"]
@@ -126,3 +126,12 @@ def test_reference_steps_claims_and_credibility_read_the_stored_form():
     assert claims["07-misalignment"].verdict == "holds"
     bars = credibility(data)
     assert [round(v[0], 6) for v in bars.values()] == [52.0, 52.0]  # mean baseline AP, percent
+
+
+def test_without_digit_runs_only_the_shape_steps_and_claims_are_made():
+    from cplus_edu.experiments.detection import credibility, reference_claims, reference_steps
+
+    data = fake_results(digits=False)
+    assert "whole method, digits" not in reference_steps(data)
+    assert "07-second-dataset" not in {c.id for c in reference_claims(data)}
+    assert len(credibility(data)) == 1
