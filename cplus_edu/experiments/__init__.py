@@ -149,6 +149,13 @@ _EXPORTS: dict[str, str] = {
     "gamma_sweep": "detection",
     "score_iou_correlation": "detection",
     "misalignment_shares": "detection",
+    "train_setting": "detection",
+    "make_scenes": "detection",
+    "training_kwargs": "detection",
+    "reference_study": "detection",
+    "reference_steps": "detection",
+    "plot_reference_steps": "detection",
+    "reference_claims": "detection",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
