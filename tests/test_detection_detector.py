@@ -40,11 +40,55 @@ def test_anchor_grid():
     assert anchors.shape == (8 * 8 * 6 + 4 * 4 * 6, 4)
     first = anchors[:6]
     centres = (first[:, :2] + first[:, 2:]) / 2
-    assert torch.allclose(centres, torch.full((6, 2), 4.0))
+    assert torch.allclose(centres, torch.full((6, 2), 0.5))  # cell (0, 0): pixel 0's centre
     areas = (first[:, 2] - first[:, 0]) * (first[:, 3] - first[:, 1])
     assert torch.allclose(areas, torch.tensor([144.0] * 3 + [400.0] * 3))
     with pytest.raises(ValueError, match="multiple"):
         make_anchors(60, (8,), ((10.0,),))
+    with pytest.raises(ValueError, match="offset"):
+        make_anchors(64, offset=-1.0)
+
+
+def _linear_copy(model: TinyDetector) -> TinyDetector:
+    """The detector with every norm and ReLU removed and every conv a constant 3x3 kernel: its
+    outputs are sums over their receptive fields, symmetric about the fields' centres."""
+    import copy
+
+    from torch import nn
+
+    linear = copy.deepcopy(model)
+    for name, module in list(linear.named_modules()):
+        if isinstance(module, (nn.GroupNorm, nn.ReLU)):
+            parent, child = name.rsplit(".", 1)
+            setattr(linear.get_submodule(parent), child, nn.Identity())
+        elif isinstance(module, nn.Conv2d):
+            nn.init.constant_(module.weight, 1 / (9 * module.in_channels))
+            nn.init.zeros_(module.bias)
+    return linear
+
+
+@pytest.mark.parametrize("level, row, col", [(0, 15, 16), (0, 13, 18), (1, 8, 8), (1, 7, 9)])
+def test_anchors_sit_on_the_centre_of_their_cells_receptive_field(level, row, col):
+    """The input-gradient map of a cell's output (a linearised copy of the detector, on an image
+    large enough that the field does not reach the border) is symmetric about the receptive
+    field's centre; its centroid, in pixel coordinates (pixel i spans [i, i + 1]), must be the
+    centre of that cell's anchors: ``stride * j + 0.5``, not ``stride * (j + 0.5)``."""
+    size = 256
+    model = _linear_copy(TinyDetector(3, width=16, image_size=size))
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    _, (cls, _) = model(x)
+    stride, first = 8 * 2**level, (0 if level == 0 else (size // 8) ** 2 * 6)
+    a = first + (row * (size // stride) + col) * 6
+    cls[0, a, 0].backward()
+    weight = x.grad[0, 0].double()
+    assert weight.min() >= 0 and weight[0].sum() == weight[-1].sum() == 0  # inside the image
+    pixel = torch.arange(size, dtype=torch.float64) + 0.5
+    cy = float((weight.sum(1) * pixel).sum() / weight.sum())
+    cx = float((weight.sum(0) * pixel).sum() / weight.sum())
+    assert [cx, cy] == pytest.approx([stride * col + 0.5, stride * row + 0.5], abs=1e-4)
+    for slot in range(6):
+        anchor = model.anchors[a + slot]
+        assert ((anchor[:2] + anchor[2:]) / 2).tolist() == pytest.approx([cx, cy], abs=1e-4)
 
 
 def test_shape_scenes_have_tight_boxes_and_masks():
@@ -102,7 +146,7 @@ def test_flattening_matches_the_anchor_order():
     a = 8 * 8 * 6 + (1 * 4 + 2) * 6 + slot
     assert torch.isclose(box[0, a, 1], level1[0, slot * 4 + 1, 1, 2])
     centre = (model.anchors[a, :2] + model.anchors[a, 2:]) / 2
-    assert centre.tolist() == [2 * 16 + 8.0, 1 * 16 + 8.0]
+    assert centre.tolist() == [2 * 16 + 0.5, 1 * 16 + 0.5]
 
 
 @pytest.fixture(scope="module")

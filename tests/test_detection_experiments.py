@@ -75,3 +75,63 @@ def test_score_iou_correlation_sees_a_calibrated_and_a_reversed_detector():
                         "labels": labels.repeat_interleave(6)})  # fmt: skip
         raws[sign] = score_iou_correlation(raw, test)
     assert raws[1] > 0.5 and raws[-1] < -0.5
+
+
+def fake_results(n_seeds=5, digits=True):
+    """A stored-results dict of the reference scale's form: the whole method gains 0.9 to 1.1 AP
+    points on every seed on both data sets, IAC +-0.1, CL-NMS +0.5."""
+    from cplus_edu.experiments.detection import SCALES, jobs
+
+    params = {**SCALES["reference"], "seeds": list(range(n_seeds)),
+              "digit_seeds": list(range(n_seeds)) if digits else []}  # fmt: skip
+    runs = []
+    for job in jobs(params):
+        s, name = job["seed"], job["setting"]
+        jitter = 0.001 * (s % 2)
+        base = 0.50 + 0.01 * s
+        ap = base + {"baseline": 0.0, "+ IAC": jitter, "+ IAC + DC": 0.005 - jitter}[name]
+        ap = ap if job["data"] == "shapes" or name == "baseline" else base + 0.005 + jitter
+        m = {"ap": {"map": ap, "map_50": ap + 0.2, "map_75": ap - 0.1},
+             "score_iou_correlation": 0.5 + 0.01 * s * (name != "baseline")}
+        if name == "+ IAC + DC":
+            m["cl_nms"] = {str(g): {k: v + 0.005 for k, v in m["ap"].items()}
+                           for g in params["gammas"] if g > 0}  # fmt: skip
+        if name == "baseline" and job["data"] == "shapes":
+            m["misalignment"] = {"boundary_gap": 0.1 + 0.01 * s, "boundary_more": 0.9,
+                                 "detections": 40}  # fmt: skip
+        runs.append({"job": job, "metrics": m, "wall_seconds": 1.0, "cpu_seconds": 1.0})
+    return {"params": params, "runs": runs}
+
+
+def test_reference_steps_claims_and_credibility_read_the_stored_form():
+    from cplus_edu.experiments.detection import (
+        credibility,
+        reference_claims,
+        reference_steps,
+        step_differences,
+    )
+
+    data = fake_results()
+    assert step_differences(data, "whole method") == pytest.approx([1.0, 0.9, 1.0, 0.9, 1.0])
+    assert step_differences(data, "+ CL-NMS") == pytest.approx([0.5] * 5)
+    steps = reference_steps(data)
+    assert steps["whole method"].verdict == steps["+ CL-NMS"].verdict == "holds"
+    assert steps["+ IAC"].verdict == "inconclusive at this scale"
+    assert steps["whole method, digits"].n == 5 and steps["whole method, digits"].low > 0
+    claims = {c.id: c for c in reference_claims(data)}
+    assert set(claims) == {"07-misalignment", "07-iac", "07-dc-loss", "07-cl-nms",
+                           "07-second-dataset"}  # fmt: skip
+    assert all(c.scale == "reference" for c in claims.values())
+    assert claims["07-cl-nms"].verdict == claims["07-second-dataset"].verdict == "holds"
+    assert claims["07-misalignment"].verdict == "holds"
+    bars = credibility(data)
+    assert [round(v[0], 6) for v in bars.values()] == [52.0, 52.0]  # mean baseline AP, percent
+
+
+def test_without_digit_runs_only_the_shape_steps_and_claims_are_made():
+    from cplus_edu.experiments.detection import credibility, reference_claims, reference_steps
+
+    data = fake_results(digits=False)
+    assert "whole method, digits" not in reference_steps(data)
+    assert "07-second-dataset" not in {c.id for c in reference_claims(data)}
+    assert len(credibility(data)) == 1

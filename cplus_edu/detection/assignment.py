@@ -28,8 +28,17 @@ Readings (GUIDE.md section 4):
   ``s >= score_threshold`` is positive;
 - the matched ground truth is the best-IoU one, except for anchors that are positive *only*
   through the score: those take the best-score one;
-- with ``cls_prob=None`` only the IoU rule is left, exactly RetinaNet's
-  (torchvision's ``Matcher(0.5, 0.4, allow_low_quality_matches=False)``; a test checks it).
+- with ``cls_prob=None`` only the IoU rule is left: RetinaNet's.
+
+RetinaNet's IoU rule has one more case, which eq. (5) does not mention: a ground truth whose best
+anchor has IoU below ``fg_threshold`` would get no positive anchor at all (a thin diagonal bar's
+box is large and mostly empty), so torchvision's RetinaNet builds its ``Matcher(0.5, 0.4,
+allow_low_quality_matches=True)``: for every ground truth, the anchors of highest IoU with it
+(ties included) are made positive too, matched to *their* best-IoU ground truth. With
+``allow_low_quality_matches`` (the default) :func:`assign_anchors` does the same, and with
+``cls_prob=None`` its labels and matches equal torchvision's ``Matcher`` with either setting
+(a test checks both). The IAC score adds positives on top of this rule; ``by_score`` marks the
+anchors that are positive through the score alone.
 """
 
 from __future__ import annotations
@@ -118,12 +127,14 @@ def assign_anchors(
     fg_threshold: float = 0.5,
     bg_threshold: float = 0.4,
     score_threshold: float = 0.7,
+    allow_low_quality_matches: bool = True,
 ) -> Assignment:
     """Label every anchor positive / negative / ignored by eq. (5); ``cls_prob=None``: RetinaNet.
 
     ``anchors [A, 4]``, ``gt_boxes [G, 4]`` (``xyxy``), ``gt_labels [G]`` (integer classes),
-    ``cls_prob [A, G]`` as for :func:`iac_score`. An image without ground truth (``G = 0``) gives
-    every anchor the label 0.
+    ``cls_prob [A, G]`` as for :func:`iac_score`. ``allow_low_quality_matches``: each ground
+    truth's highest-IoU anchors are positive as well (torchvision's RetinaNet; see the module).
+    An image without ground truth (``G = 0``) gives every anchor the label 0.
     """
     check_boxes("anchors", anchors)
     check_boxes("gt_boxes", gt_boxes)
@@ -147,12 +158,15 @@ def assign_anchors(
     labels = torch.full((num_anchors,), -1, dtype=torch.long)
     labels[best_iou <= bg] = 0  # eq. (5), case 0
     labels[best_iou >= fg] = 1  # eq. (5), case 1 by IoU
+    if allow_low_quality_matches:  # torchvision's Matcher.set_low_quality_matches_
+        best_for_a_gt = (iou == iou.max(dim=0, keepdim=True).values).any(dim=1)
+        labels[best_for_a_gt] = 1  # matched to the anchor's own best-IoU gt, as torchvision
     by_score = torch.zeros(num_anchors, dtype=torch.bool)
     score = torch.full((num_anchors,), float("nan"))
     if cls_prob is not None:
         s = iac_score(anchors, gt_boxes, cls_prob, alpha)  # [A, G], eq. (4)
         score, best_by_score = s.max(dim=1)
-        by_score = (score >= score_threshold) & (best_iou < fg)
+        by_score = (score >= score_threshold) & (labels != 1)
         labels[by_score] = 1  # eq. (5), case 1 by score: listed first, so it wins over case 0
         matched = torch.where(by_score, best_by_score, matched)
     return Assignment(labels, matched, best_iou, score, by_score)

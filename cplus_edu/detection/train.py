@@ -46,10 +46,12 @@ class DetectionCriterion(nn.Module):
         fg_threshold: float = 0.5,
         bg_threshold: float = 0.4,
         box_loss: str = "giou",
+        allow_low_quality_matches: bool = True,
     ):
         super().__init__()
         self.iac, self.alpha, self.score_threshold = bool(iac), alpha, score_threshold
         self.fg_threshold, self.bg_threshold = fg_threshold, bg_threshold
+        self.allow_low_quality_matches = bool(allow_low_quality_matches)
         self.loss = DCLoss(dynamic=dynamic, box_loss=box_loss)
         self.terms: dict[str, float] = {}
 
@@ -67,6 +69,7 @@ class DetectionCriterion(nn.Module):
                 anchors, boxes[i], labels[i], cls_prob, alpha=self.alpha,
                 fg_threshold=self.fg_threshold, bg_threshold=self.bg_threshold,
                 score_threshold=self.score_threshold,
+                allow_low_quality_matches=self.allow_low_quality_matches,
             )  # fmt: skip
             matched = a.matched.clamp(min=0)
             all_labels.append(a.labels)

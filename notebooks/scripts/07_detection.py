@@ -69,31 +69,18 @@ stopwatch = Stopwatch()  # the last cell prints the chapter's run time
 
 # %% [markdown]
 # ## Parameters
-# Teaching size: 3 training settings x 3 seeds of a ~80k-parameter detector on 300 scenes of
-# 64 x 64 pixels, 6 epochs in batches of 8 (small batches: more steps for the same compute),
-# plus two runs on digit scenes; the training cell prints each run's time and the last cell the
-# chapter's. `PAPER_SCALE = True` trains on 5,000 scenes for longer with five seeds (an hour or
-# more on a CPU).
+# Two scales, one code path (`cplus_edu/experiments/detection.py`, `SCALES`). **This run is the
+# teaching size**: 3 training settings x 3 seeds of a ~80k-parameter detector on 300 scenes of
+# 64 x 64 pixels, 6 epochs in batches of 8, plus a run of two settings on digit scenes; the
+# training cell prints each run's time and the last cell the chapter's. It illustrates; its
+# detectors are far from trained, so it decides nothing. The **reference scale** (more scenes,
+# longer training, five seeds of every setting on the shape scenes) was run once with
+# `python -m cplus_edu.experiments run 07_detection --scale reference`; its stored results are
+# shown beside this run below, and the claims ledger takes its verdicts from them.
+# `SCALE = "reference"` would retrain it here (half an hour of CPU or more).
 
 # %% tags=["parameters"]
-PAPER_SCALE = False
-
-N_TRAIN = 300  # training scenes (1-3 objects each)
-N_TEST = 200  # test scenes
-EPOCHS = 6
-BATCH_SIZE = 8
-LR = 3e-3
-WIDTH = 32  # channels of the detector
-SEEDS = (0, 1, 2)
-ALPHA = 0.5  # eq. (4): weight of the classification probability in the IAC score
-SCORE_THRESHOLD = 0.6  # eq. (5): IAC score above which an anchor is positive
-GAMMA = 0.5  # eq. (7): weight of the distance penalty in CL-balanced NMS
-GAMMAS = (0.0, 0.25, 0.5, 1.0, 2.0)
-DIGITS = (0, 1, 2, 3, 4)  # MNIST digits of the second set
-N_DIGIT_TRAIN, N_DIGIT_TEST, DIGIT_SEEDS = 300, 200, (0,)
-if PAPER_SCALE:
-    N_TRAIN, N_TEST, EPOCHS, BATCH_SIZE, WIDTH, SEEDS = 5000, 1000, 20, 32, 64, (0, 1, 2, 3, 4)
-    N_DIGIT_TRAIN, N_DIGIT_TEST, DIGIT_SEEDS = 5000, 1000, (0, 1, 2)
+SCALE = "teaching"
 
 # %%
 import statistics
@@ -106,7 +93,6 @@ from IPython.display import display
 from torchvision.ops import batched_nms, box_iou
 
 import cplus_edu
-from cplus_edu.data import load_mnist, make_digit_scenes, make_shape_scenes
 from cplus_edu.detection import (
     apply_nms,
     assign_anchors,
@@ -128,14 +114,26 @@ from cplus_edu.experiments import (
     format_component_table,
     format_steps,
     gamma_sweep,
+    make_scenes,
     misalignment_shares,
     paired_step,
     paired_verdict,
+    plot_reference_steps,
+    reference_claims,
+    reference_steps,
+    reference_study,
     row_summary,
     run_components,
     score_iou_correlation,
+    training_kwargs,
 )
+from cplus_edu.experiments.reference import describe_provenance, load_results, scale_params
 
+P = scale_params("07_detection", SCALE)  # after the parameters cell, so papermill's -p applies
+SEEDS, DIGIT_SEEDS = P["seeds"], P["digit_seeds"]
+ALPHA = P["alpha"]  # eq. (4): weight of the classification probability in the IAC score
+SCORE_THRESHOLD = P["score_threshold"]  # eq. (5): IAC score above which an anchor is positive
+GAMMA = P["gamma"]  # eq. (7): weight of the distance penalty in CL-balanced NMS
 START = time.perf_counter()
 # tiny models: one thread is faster than two that wait for each other on a busy 2-core machine
 torch.set_num_threads(1)
@@ -148,8 +146,7 @@ cplus_edu.seed_everything(0)
 # the box centre lies off the object.
 
 # %%
-train = make_shape_scenes(N_TRAIN, seed=1000)
-test = make_shape_scenes(N_TEST, seed=2000)
+train, test = make_scenes(P, "shapes")
 fig, axes = plt.subplots(1, 6, figsize=(13, 2.6))
 for ax, i in zip(axes, range(6)):
     ax.imshow(test.images[i, 0], cmap="gray", vmin=0, vmax=1)
@@ -164,9 +161,13 @@ print(f"{len(train)} training scenes, objects per class {dict(zip(train.class_na
 # %% [markdown]
 # ## Training: three settings x several seeds
 # Every run trains the same `TinyDetector` (four conv layers, a RetinaNet-style head on strides 8
-# and 16, 480 anchors) from the same initial weights and data order for a seed:
+# and 16, 480 anchors) from the same initial weights and data order for a seed. Each cell's
+# anchors sit on the centre of the cell's receptive field (pixel `stride * j`, a test checks it),
+# not in the middle of its `stride x stride` block, which is 3.5 pixels away at stride 8.
 #
-# * **baseline**: RetinaNet's rule (IoU >= 0.5 positive, < 0.4 negative), focal loss + GIoU;
+# * **baseline**: RetinaNet's rule as torchvision's RetinaNet applies it (IoU >= 0.5 positive,
+#   < 0.4 negative, and every object's highest-IoU anchors positive too, so a thin diagonal bar
+#   whose box no anchor matches well still gets one), focal loss + GIoU;
 # * **+ IAC**: eq. (5) with the IAC score, using the model's own (detached) class probabilities;
 # * **+ IAC + DC**: and the dynamic coefficient loss.
 #
@@ -174,9 +175,7 @@ print(f"{len(train)} training scenes, objects per class {dict(zip(train.class_na
 # and sliders below never retrain.
 
 # %%
-study = run_components(train, test, seeds=SEEDS, epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LR,
-                       width=WIDTH, alpha=ALPHA, score_threshold=SCORE_THRESHOLD,
-                       gamma=GAMMA)  # fmt: skip
+study = run_components(train, test, seeds=SEEDS, gamma=GAMMA, **training_kwargs(P))
 for (name, seed), run in study.runs.items():
     h = run.history
     print(f"{name:<12s} seed {seed}: {run.seconds:5.1f} s, loss {h.loss[0]:.3f} -> "
@@ -193,7 +192,8 @@ assert all(r.history.loss[-1] < r.history.loss[0] for r in study.runs.values())
 # detector; the measurement below uses every seed's.
 
 # %%
-shares_by_seed = {s: misalignment_shares(study.runs[("baseline", s)].model, test, max_objects=40)
+shares_by_seed = {s: misalignment_shares(study.runs[("baseline", s)].model, test,
+                                          max_objects=P["misalignment_objects"])
                   for s in SEEDS}  # fmt: skip
 base, shares = study.runs[("baseline", SEEDS[0])].model, shares_by_seed[SEEDS[0]]
 fig, axes = plt.subplots(3, 3, figsize=(11, 10))
@@ -268,9 +268,9 @@ print(format_component_table(rows))
 print()
 print(format_steps(study))
 steps = {name: paired_step(study, row, ref) for name, row, ref in TABLE2_STEPS}
-# What the numbers support at this scale: no step moves AP by as much as 2 points on average
-for name, step in steps.items():
-    assert abs(step.mean) < 2.0, f"{name}: a large effect, {step.describe()}"
+# at teaching size every detector is far from trained (the reference scale's baseline is near
+# its plateau, well above this): whatever the steps do here, they do it to weak detectors
+assert all(5 < r["map"][0] < 40 for r in rows), [(r["row"], r["map"]) for r in rows]
 
 # %% [markdown]
 # ## CL-balanced NMS: how much does gamma matter?
@@ -285,7 +285,7 @@ same = all(
     for r in raw_full
 )  # fmt: skip
 assert same, "gamma = 0 must be plain NMS"
-sweep = gamma_sweep(study, test, GAMMAS)
+sweep = gamma_sweep(study, test, P["gammas"])
 print("gamma     AP            AP50          AP75")
 for g, m in sweep.items():
     print(
@@ -395,14 +395,11 @@ display(widgets.VBox([gamma_slider, out]))
 # teaching size: a direction, not a verdict).
 
 # %%
-digit_images, digit_labels = load_mnist("train", classes=DIGITS, n_per_class=400)
-digit_train = make_digit_scenes(digit_images, digit_labels, N_DIGIT_TRAIN, seed=1)
-digit_test = make_digit_scenes(digit_images, digit_labels, N_DIGIT_TEST, seed=2)
+digit_train, digit_test = make_scenes(P, "digits")
 digit_study = run_components(digit_train, digit_test, seeds=DIGIT_SEEDS,
                              settings={"baseline": {"iac": False, "dynamic": False},
                                        "+ IAC + DC": {"iac": True, "dynamic": True}},
-                             epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LR, width=WIDTH,
-                             alpha=ALPHA, score_threshold=SCORE_THRESHOLD, gamma=GAMMA)  # fmt: skip
+                             gamma=GAMMA, **training_kwargs(P))  # fmt: skip
 print(format_component_table(component_table(digit_study)))
 digit_gain = paired_step(digit_study, "+ IAC + DC + CL-NMS", "baseline")
 print(f"whole method minus baseline, AP: {digit_gain.describe(digits=2)} -> {digit_gain.verdict}")
@@ -425,6 +422,7 @@ for ax, i in zip(axes, range(5)):
 fig.suptitle("Digit scenes: ground truth (red, dashed) and detections with score > 0.3 (orange)")
 fig.tight_layout()
 plt.show()
+DIGITS = P["digits"]
 confusion = torch.zeros(len(DIGITS), len(DIGITS), dtype=torch.long)
 for det, boxes, labels in zip(final, digit_test.boxes, digit_test.labels):
     if len(det["boxes"]):
@@ -439,16 +437,15 @@ for d, row in zip(DIGITS, confusion.tolist()):
     print(f"{d:>5d}" + "".join(f"{v:>5d}" for v in row))
 
 # %% [markdown]
-# ## What we measured vs the paper
-# The poster's numbers are ResNet-50 RetinaNet on COCO val 2017 (and VOC 2007 for the second data
-# set); ours are this run's teaching-size detectors on synthetic scenes. Each verdict is the
-# course's one rule on paired per-seed differences (positive = the poster's direction); the data
-# differ, so only directions are compared, not sizes.
-
+# ## This run's verdicts (teaching size)
+# Each verdict is the course's one rule on paired per-seed differences (positive = the poster's
+# direction), applied to **this run**. At this size the detectors are far from trained (compare
+# their AP with the reference scale's below), so these verdicts only illustrate the rule; the
+# ledger does not take them.
 
 # %%
 n_seeds = f"{len(SEEDS)} seeds, shape scenes"
-claims = [
+live_claims = [
     Claim("07-misalignment", "Task spatial misalignment: the localiser is more sensitive to an "
           "object's margins than the classifier (Figure 1)", "qualitative (saliency figure)",
           f"boundary-band share, box minus score map, per seed: {misalignment.describe(digits=3)};"
@@ -475,17 +472,94 @@ claims = [
           f"{row_summary(digit_study, '+ IAC + DC + CL-NMS')}; AP {digit_gain.describe(digits=2)}",
           digit_gain.verdict),
 ]  # fmt: skip
-display(claims_markdown(claims))
-check_ledger(claims, "07_detection")
+display(claims_markdown(live_claims))
+
+# %% [markdown]
+# ## The reference scale: stored results
+# The same recipe (`run_job` in `cplus_edu/experiments/detection.py` calls the functions this
+# notebook calls), run once at a scale where the baseline detector is near its plateau: more
+# training scenes, longer training, five seeds of every setting. These are **stored results**,
+# read from `results/07_detection.json`, not this notebook's run; the provenance line says where
+# and when they were made. Every variant ran with the same, untuned hyper-parameters (the
+# teaching values, fixed before the reference run: learning rate, `alpha`, score threshold,
+# `gamma`); no variant got a tuning budget the baseline did not get. The printed parameters say
+# whether the digit scenes were run at this scale.
+
+# %%
+data = load_results("07_detection")
+if data is None:
+    print("No stored reference results in this copy (results/07_detection.json): the ledger's "
+          "verdicts below fall back to this run's teaching-size ones.")  # fmt: skip
+else:
+    print(describe_provenance(data))
+    R = data["params"]
+    print(f"reference scale: {R['n_train']} training and {R['n_test']} test shape scenes, "
+          f"{R['epochs']} epochs in batches of {R['batch_size']}, seeds {R['seeds']}; digit "
+          f"scenes {R['n_digit_train']} / {R['n_digit_test']}, seeds {R['digit_seeds']}")
+    print()
+    print("Shape scenes (stored reference results):")
+    print(format_component_table(component_table(reference_study(data, "shapes"))))
+    print()
+    print(format_steps(reference_study(data, "shapes")))
+    print()
+    if R["digit_seeds"]:
+        print("Digit scenes (stored reference results):")
+        print(format_component_table(component_table(reference_study(data, "digits"))))
+    else:
+        print("Digit scenes: not run at the reference scale (CPU budget); the second data set's "
+              "claim below is this run's, at teaching size.")  # fmt: skip
+    print()
+    print("Paired steps, stored reference results (points; 95 % interval of the mean):")
+    ap, ap75 = reference_steps(data), reference_steps(data, "map_75")
+    for name in ap:
+        print(f"  {name:<22s} AP {ap[name].describe(digits=2):<34s} {ap[name].verdict:<28s}"
+              f"AP75 {ap75[name].describe(digits=2)}")  # fmt: skip
+    plot_reference_steps(data)
+    plt.suptitle("Stored reference results: each step's paired difference per seed",
+                 y=1.02)  # fmt: skip
+    plt.show()
+
+# %% [markdown]
+# **What the reference scale cannot reach.** The poster trains a ResNet-50 RetinaNet with a
+# feature pyramid (five levels, nine anchors per cell) for about 90k iterations on COCO (118k
+# photographs, 80 classes, objects from a few pixels to the whole image) and on VOC 2007. Ours is
+# a four-layer detector with two levels and six anchors per cell, trained for minutes on 64 x 64
+# synthetic scenes of three shapes (or five digits) on a plain background. Two things may make
+# the verdicts differ at paper scale: the poster's gains (+0.4 to +0.7 AP a step) are a few
+# tenths of a point, which our seed spread may hide; and the components act on what our scenes
+# barely have: IAC on anchors that sit on an object's mass with a low IoU (crowds, occlusion,
+# many scales), CL-NMS on clusters of many overlapping boxes, the DC loss on a classifier and a
+# box regressor that disagree on cluttered photographs. A step that helps a large detector on
+# COCO can do nothing, or harm, on clean scenes a small detector nearly solves, and the reverse.
+
+# %% [markdown]
+# ## What we measured vs the paper
+# The claims ledger's rows for this chapter, from the **stored reference results** where they
+# exist (the "measured at" column says so), by the same rule. The poster's numbers are ResNet-50
+# RetinaNet on COCO val 2017 (and VOC 2007 for the second data set); the data differ, so only
+# directions are compared, not sizes.
+
+# %%
+if data is not None:
+    claims = reference_claims(data)  # and this run's verdict where the reference has no runs
+    claims += [c for c in live_claims if c.id not in {r.id for r in claims}]
+    display(claims_markdown(claims))
+    check_ledger(claims, "07_detection")
+else:  # the ledger's rows come from the stored results, which this copy lacks
+    print("Without the stored results, only this run's teaching-size verdicts (above) exist; "
+          "the ledger was not compared.")  # fmt: skip
 print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
-# Plainly: at this size every step of Table 2 is smaller than the spread between seeds, so our
-# shape scenes neither confirm nor refute the poster's +0.4 to +0.7 AP steps (the rule says
-# *inconclusive at this scale* wherever the interval of a step contains 0); the misalignment the
-# poster starts from is there on every seed. The digit set has one seed at teaching size: the
-# table shows its direction, and the rule, with no spread to compare it to, cannot call it more
-# than inconclusive (`PAPER_SCALE = True` runs three).
+# Plainly: the live run above is the teaching size, and its detectors are far weaker than the
+# reference baseline (compare the two tables), so its steps show how the rule reads paired
+# differences and decide nothing. The ledger's verdicts are the reference scale's, where the
+# baseline is near its plateau and every setting has five paired seeds. Before these were
+# measured the detector's set-up was fixed as RetinaNet builds it (anchors on their cells'
+# receptive fields, each object's best anchors positive), so that no component is credited with
+# repairing a set-up flaw. Where a step's interval contains 0, the effect is smaller than the
+# seed spread of a small detector on clean synthetic scenes; that says nothing about a
+# ResNet-50 on COCO, where the poster measured it.
 
 # %% [markdown]
 # ## Try this
