@@ -160,3 +160,15 @@ def test_reference_claims_credibility_and_picked_lrs_come_from_the_stored_runs()
     assert all(c.scale == "reference" and c.verdict == "holds" for c in claims.values())
     assert "100 images at 28x28" in claims["09-cc-mnist"].ours  # the stored sizes
     assert set(learning_rates(params, results).values()) == {2e-3}
+
+
+def test_build_keeps_the_default_layout_unless_asked():
+    from cplus_edu.experiments.channel_corr import build
+
+    for loss in ("CE", "ArcFace", "CC-loss"):
+        plain, _ = build(loss, 3, 4, 1.0, 0.2)
+        fast, _ = build(loss, 3, 4, 1.0, 0.2, blocks=4, channels_last=True)
+        conv = [m.weight for m in plain.modules() if isinstance(m, torch.nn.Conv2d)][1]
+        fast_conv = [m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d)][1]
+        assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
+        assert fast_conv.is_contiguous(memory_format=torch.channels_last)

@@ -57,12 +57,12 @@ class FocalLoss(nn.Module):
 
 
 def build(loss: str, in_channels: int, width: int, cc_weight: float, cc_margin: float,
-          blocks: int = 3):  # fmt: skip
-    """``(model, loss_fn)`` for one loss name of ``LOSSES`` (or ``"CC-loss (CAM)"``), the
-    model's weights in channels-last layout (oneDNN's CPU convolutions run 1.2-1.7x faster so;
-    the numbers are the same up to rounding)."""
+          blocks: int = 3, channels_last: bool = False):  # fmt: skip
+    """``(model, loss_fn)`` for one loss name of ``LOSSES`` (or ``"CC-loss (CAM)"``);
+    ``channels_last`` stores the conv weights in that layout (oneDNN's CPU convolutions then run
+    1.2-1.7x faster; the numbers differ by rounding, enough to move a teaching-size verdict)."""
     model, loss_fn = _build(loss, in_channels, width, cc_weight, cc_margin, blocks)
-    return model.to(memory_format=torch.channels_last), loss_fn
+    return (model.to(memory_format=torch.channels_last) if channels_last else model), loss_fn
 
 
 def _build(loss, in_channels, width, cc_weight, cc_margin, blocks):
@@ -136,11 +136,12 @@ def train_run(name, data, loss, seed, *, epochs, lr, width, batch_size, cc_weigh
               checkpoint=None) -> tuple[Run, dict[str, float], list[float]]:  # fmt: skip
     """Train ``loss`` on ``data = (x_train, y_train, x_test, y_test)`` with ``seed`` (the same
     initial weights and batches for every loss) and measure it on the test images: ``(Run,
-    class_separation on the fixed test subset, the epoch-mean training losses)``; ``checkpoint``
-    lets a killed run resume after its last epoch (``fit``)."""
+    class_separation on the fixed test subset, the epoch-mean training losses)``. ``bf16`` is
+    the fast CPU path of the reference scale: bfloat16 forward passes (``fit``) and channels-last
+    weights (``build``); ``checkpoint`` lets a killed run resume after its last epoch (``fit``)."""
     x, y, xt, yt = data
     torch.manual_seed(seed)
-    model, loss_fn = build(loss, x.shape[1], width, cc_weight, cc_margin, blocks)
+    model, loss_fn = build(loss, x.shape[1], width, cc_weight, cc_margin, blocks, bf16)
     start = time.perf_counter()
     history = fit(model, loss_fn, (x, y), epochs=epochs, lr=lr, batch_size=batch_size,
                   schedule=schedule, bf16=bf16, seed=seed, progress=False,
@@ -242,7 +243,7 @@ def format_runs(summary, runs) -> str:
 _TEACHING_DATA = {"test_per_class": 100, "downsample": 2, "width": 8, "blocks": 3,
                   "lr_grid": [3e-3], "schedule": "constant", "bf16": False,
                   "separation_per_class": 100}  # fmt: skip
-# all images at full size; bfloat16 forward passes and channels-last weights for speed (CPU)
+# all images at full size; bf16: bfloat16 forward passes and channels-last weights (CPU speed)
 _REFERENCE_DATA = {"train_per_class": None, "test_per_class": None, "downsample": 1,
                    "lr_grid": [3e-3, 1e-2], "schedule": "cosine", "bf16": True,
                    "separation_per_class": 100}  # fmt: skip
