@@ -324,6 +324,8 @@ settings = {name: describe_setting(P, name, len(x), x.shape[-2:])
 claims = chapter_claims(runs, settings, SCALE)  # this run's claims (teaching size)
 if stored is not None:
     claims = ledger_claims(claims, reference_claims(stored))
+assert [c.id for c in claims] == ["09-cc-mnist", "09-cc-cifar", "09-focal-arcface-between",
+                                  "09-attention"]  # fmt: skip
 display(claims_markdown(claims))
 if stored is not None and SCALE == "teaching":
     check_ledger(claims, "09_cc_loss")
