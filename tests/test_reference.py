@@ -95,3 +95,50 @@ def test_stored_results_are_complete_and_credible(chapter):
         assert _finite_numbers(run["metrics"]), run["job"]
     for name, (measured, bar) in module.credibility(data).items():
         assert measured >= bar, f"{chapter}: {name} is {measured}, below its bar {bar}"
+
+
+FAKE_RECIPE = '''
+import os
+from pathlib import Path
+
+SCALES = {"teaching": {"n": 3}, "reference": {"n": 5}}
+
+
+def jobs(params):
+    return [{"key": f"run{s}", "seed": s} for s in range(params["n"])]
+
+
+def run_job(params, job, checkpoint):
+    fail = Path(os.environ["FAKE_FAIL_FLAG"])
+    if job["seed"] == 1 and fail.exists():
+        fail.unlink()
+        raise RuntimeError("killed")
+    return {"square": float(job["seed"] ** 2), "threads": os.environ.get("OMP_NUM_THREADS")}
+'''
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_interrupted_run_resumes_after_its_last_finished_job(tmp_path, monkeypatch, workers):
+    """A job that dies stops the run; the same call again reuses the finished jobs (in worker
+    processes of one thread each, or in this process) and only runs what is missing."""
+    from cplus_edu.experiments import reference
+
+    (tmp_path / "fakepkg").mkdir()
+    (tmp_path / "fakepkg" / "__init__.py").write_text("")
+    (tmp_path / "fakepkg" / "recipe.py").write_text(FAKE_RECIPE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers inherit sys.path
+    monkeypatch.setitem(reference.CHAPTERS, "99_fake", "fakepkg.recipe")
+    flag = tmp_path / "fail-once"
+    flag.touch()
+    monkeypatch.setenv("FAKE_FAIL_FLAG", str(flag))
+    work, out = tmp_path / "work", tmp_path / "out.json"
+    with pytest.raises(RuntimeError, match="killed"):
+        run_scale("99_fake", "teaching", work=work, workers=workers, progress=False)
+    finished = sorted(p.name for p in work.glob("*.json"))
+    assert "run1.json" not in finished and finished
+    data = run_scale("99_fake", "teaching", work=work, out=out, workers=workers, progress=False)
+    check_results(json.loads(out.read_text()), "99_fake")
+    assert [r["metrics"]["square"] for r in data["runs"]] == [0.0, 1.0, 4.0]
+    assert data["provenance"]["resumed_jobs"] == len(finished)
+    if workers:
+        assert {r["metrics"]["threads"] for r in data["runs"]} == {"1"}

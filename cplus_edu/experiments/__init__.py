@@ -23,6 +23,12 @@ _EXPORTS: dict[str, str] = {
     "claims_markdown": "ledger",
     "check_ledger": "ledger",
     "read_ledger": "ledger",
+    "plot_evidence": "evidence_plot",
+    # two scales per chapter: teaching (live) and reference (stored in results/)
+    "scale_params": "reference",
+    "run_scale": "reference",
+    "load_results": "reference",
+    "describe_provenance": "reference",
     # chapter 01: C+1 geometry on the circle and sphere
     "train_embedding": "hypersphere",
     "CPlusOnePanel": "widgets",  # the alpha / beta / margin sliders over those runs

@@ -49,13 +49,19 @@ CHAPTERS = {
     "09_cc_loss": "channel_corr",
 }
 RESULTS_DIR = "results"
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _module_name(chapter: str) -> str:
+    if chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    name = CHAPTERS[chapter]
+    return name if "." in name else f"{__package__}.{name}"
 
 
 def recipe(chapter: str):
     """The recipe module of ``chapter`` (a key of ``CHAPTERS``)."""
-    if chapter not in CHAPTERS:
-        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
-    return importlib.import_module(f"{__package__}.{CHAPTERS[chapter]}")
+    return importlib.import_module(_module_name(chapter))
 
 
 def scale_params(chapter: str, scale: str) -> dict:
@@ -109,14 +115,14 @@ def _write_json(path: Path, data) -> None:
     tmp.replace(path)  # atomic: a kill never leaves half a file
 
 
-def _run_one(chapter: str, params: dict, job: dict, work: str) -> dict:
+def _run_one(module: str, params: dict, job: dict, work: str) -> dict:
     """One job in a worker process (one torch thread); its record is written to ``work``."""
     import torch
 
     torch.set_num_threads(1)
     work_dir = Path(work)
     wall, cpu = time.perf_counter(), time.process_time()
-    metrics = recipe(chapter).run_job(params, job, work_dir / f"{job['key']}.pt")
+    metrics = importlib.import_module(module).run_job(params, job, work_dir / f"{job['key']}.pt")
     record = {"job": job, "metrics": metrics, "wall_seconds": time.perf_counter() - wall,
               "cpu_seconds": time.process_time() - cpu}  # fmt: skip
     _write_json(work_dir / f"{job['key']}.json", record)
@@ -134,7 +140,7 @@ def run_scale(chapter: str, scale: str = "reference", *, out: str | os.PathLike 
 
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an int >= 0, got {workers!r}")
-    params = scale_params(chapter, scale)
+    params, module = scale_params(chapter, scale), _module_name(chapter)
     jobs = recipe(chapter).jobs(params)
     if seeds is not None:
         jobs = [j for j in jobs if j["seed"] in set(seeds)]
@@ -159,19 +165,25 @@ def run_scale(chapter: str, scale: str = "reference", *, out: str | os.PathLike 
                disable=not progress)  # fmt: skip
     if workers == 0:
         for job in todo:
-            records[job["key"]] = _run_one(chapter, params, job, str(work_dir))
+            records[job["key"]] = _run_one(module, params, job, str(work_dir))
             bar.update()
     else:
-        env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        os.environ.update(env)  # the workers inherit one thread each
         import multiprocessing
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, chapter, params, job, str(work_dir)) for job in todo]
-            for future in as_completed(futures):
-                record = future.result()
-                records[record["job"]["key"]] = record
-                bar.update()
+        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+        os.environ.update(_ONE_THREAD)  # the workers inherit one thread each
+        try:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(_run_one, module, params, job, str(work_dir))
+                           for job in todo]  # fmt: skip
+                for future in as_completed(futures):
+                    record = future.result()
+                    records[record["job"]["key"]] = record
+                    bar.update()
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     bar.close()
     result = {
         "schema": SCHEMA,
