@@ -32,6 +32,7 @@ from cplus_edu.losses import ArcFaceLoss, CCLoss, MarginModel, attention_distanc
 from cplus_edu.models import ChannelAttentionCNN
 from cplus_edu.train import fit
 
+from .evidence_plot import plot_evidence
 from .ledger import Claim
 from .verdicts import Evidence, all_of, paired_verdict
 
@@ -563,29 +564,25 @@ def reference_claims(results: dict) -> list[Claim]:
     return chapter_claims(runs, settings, results["scale"])
 
 
-def plot_paired_gains(runs: list[Run], losses=("focal", "ArcFace", "CC-loss"), title=""):
-    """Paired per-seed differences to CE (one dot per seed) with their mean and 95 % Student-t
-    interval (the verdict rule's), for test accuracy (points) and the attention inter/intra
-    ratio, one column per dataset."""
+def plot_reference_evidence(runs: list[Run], title: str = ""):
+    """The paired per-seed differences behind the claims, with the verdict rule's 95 % intervals
+    (``plot_evidence``): per dataset, the test accuracy (points) of each loss against CE and of
+    CC-loss against focal and ArcFace, and the attention inter/intra ratio against CE."""
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r.dataset for r in runs))
-    fig, axes = plt.subplots(2, len(names), figsize=(5.5 * len(names), 7), squeeze=False)
+    pairs = [(loss, "CE") for loss in LOSSES[1:]] + [("CC-loss", "focal"), ("CC-loss", "ArcFace")]
+    fig, axes = plt.subplots(2, len(names), figsize=(7.5 * len(names), 6.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [len(pairs), 3]})  # fmt: skip
     for col, name in enumerate(names):
-        for row, (metric, unit) in enumerate((("accuracy", "test accuracy (points)"),
-                                              ("ratio", "attention inter/intra"))):  # fmt: skip
-            ax = axes[row, col]
-            for i, loss in enumerate(losses):
-                diffs = paired_gain(runs, name, loss, metric=metric)
-                ev = paired_verdict(diffs)
-                spread = [i - 0.15 + 0.3 * k / max(1, len(diffs) - 1) for k in range(len(diffs))]
-                ax.scatter(spread, diffs, s=14, color=f"C{i + 1}", alpha=0.7)
-                ax.errorbar(i, ev.mean, yerr=[[ev.mean - ev.low], [ev.high - ev.mean]], fmt="_",
-                            markersize=22, color="k", capsize=6, linewidth=1.5)  # fmt: skip
-            ax.axhline(0, color="grey", linewidth=0.8)
-            ax.set_xticks(range(len(losses)), [f"{loss} - CE" for loss in losses])
-            ax.set_ylabel(f"difference in {unit}")
-            ax.set_title(f"{name}: {unit}", fontsize=10)
-    fig.suptitle(title or "Paired differences to CE: dots = seeds, bar = mean and 95 % interval")
+        accuracy = {f"{b} - {w}": paired_gain(runs, name, b, w) for b, w in pairs}
+        ratio = {f"{loss} - CE": paired_gain(runs, name, loss, metric="ratio")
+                 for loss in LOSSES[1:]}  # fmt: skip
+        plot_evidence(accuracy, ax=axes[0, col], unit="test accuracy points",
+                      title=f"{name}: test accuracy")  # fmt: skip
+        plot_evidence(ratio, ax=axes[1, col], unit="inter/intra ratio",
+                      title=f"{name}: attention inter/intra ratio")  # fmt: skip
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

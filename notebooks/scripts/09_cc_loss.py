@@ -82,7 +82,7 @@ from cplus_edu.experiments.channel_corr import (
     learning_rates,
     ledger_claims,
     load_dataset,
-    plot_paired_gains,
+    plot_reference_evidence,
     reference_claims,
     runs_from_results,
     train_run,
@@ -276,14 +276,14 @@ if stored is not None:
     print(format_runs(summarize_runs(ref_runs), ref_runs))
 
 # %% [markdown]
-# The same paired differences as a figure: one dot per seed (each loss's run minus the CE run of
-# the same seed), the black bar the mean and its 95 % interval. An interval that crosses the grey
-# line at 0 cannot tell the loss from CE at this scale.
+# The paired differences behind the claims as a figure: one dot per seed (each loss's run minus
+# the run of the other loss with the same seed), the bar the mean and its 95 % interval, coloured
+# by its verdict (green holds, red points the other way beyond noise, grey inconclusive). An
+# interval that crosses the line at 0 cannot tell the two losses apart at this scale.
 
 # %%
 if stored is not None:
-    plot_paired_gains(ref_runs, title="Reference run (stored): paired differences to CE, "
-                      "dots = seeds, bar = mean and 95 % interval")  # fmt: skip
+    plot_reference_evidence(ref_runs, "Reference run (stored results, not this run)")
     plt.show()
 
 # %% [markdown]
