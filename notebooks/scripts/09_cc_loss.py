@@ -41,16 +41,17 @@
 # ## Parameters: two scales
 # Everything below runs at one of two scales (`cplus_edu/experiments/channel_corr.py`, `SCALES`):
 #
-# * **teaching** (default, what this notebook runs live, about a minute): 200 MNIST and 250
+# * **teaching** (default, what this notebook runs live, a minute or two): 200 MNIST and 250
 #   CIFAR-10 training images per class, images halved in resolution (MNIST 14x14, CIFAR 16x16),
 #   a three-block CNN of width 8 (32 channels at the end), 5 seeds: 40 runs. Its baselines are
 #   weak (the run prints them), so it *illustrates* what the losses do; it cannot decide effects
 #   of a point or less.
 # * **reference** (run once, stored in `results/09_cc_loss.json`, shown in the second half): the
-#   same code on all of MNIST at 28x28 and all of CIFAR-10 at 32x32, a wider network, each loss's
-#   learning rate picked from a small grid on a validation split. The claims ledger's verdicts
-#   come from it. `SCALE = "reference"` here re-runs it live (about an hour of CPU); the command
-#   `python -m cplus_edu.experiments run 09_cc_loss --scale reference` makes the stored file.
+#   same code on whole training sets at full resolution with a wider network, each loss's
+#   learning rate picked from a small grid on a validation split. The claims ledger takes its
+#   verdicts from it wherever it measures them. `SCALE = "reference"` here re-runs it live (tens
+#   of CPU-minutes); `python -m cplus_edu.experiments run 09_cc_loss --scale reference` makes the
+#   stored file.
 
 # %% tags=["parameters"]
 SCALE = "teaching"
@@ -262,6 +263,9 @@ else:
         setting = describe_setting(stored["params"], name, m["train_images"], m["image_size"])
         per_class = stored["params"]["datasets"][name]["separation_per_class"]
         print(f"{name}: {setting}; attention ratio on {per_class} test images per class")
+    for name in P["datasets"]:
+        if name not in stored["params"]["datasets"]:
+            print(f"{name}: not in the reference run; its claims come from this run (teaching)")
     for what, (measured, bar) in credibility(stored).items():
         print(f"{what}: {100 * measured:.2f} % (bar {100 * bar:.0f} %)")
     print()
@@ -343,5 +347,5 @@ else:
 #    the inter/intra ratio keeps rising? What does that say about how much the attention matters
 #    to the classifier?
 # 3. Set `P["datasets"]["CIFAR-10"]["downsample"] = 1` and `["train_per_class"] = 1000` (a few
-#    minutes): does a larger CIFAR-10 run move CC-loss's gain over CE towards the reference
-#    run's, and does its interval narrow?
+#    minutes): does a larger CIFAR-10 run move CC-loss's gain over CE towards the slides' +0.85
+#    points, and does its interval narrow?
