@@ -70,9 +70,12 @@ from cplus_edu.experiments import (
     claims_markdown,
     class_heatmap,
     class_separation,
+    describe_provenance,
     format_runs,
+    load_results,
     paired_gain,
     paired_verdict,
+    scale_params,
     summarize_runs,
 )
 from cplus_edu.experiments.channel_corr import (
@@ -89,7 +92,6 @@ from cplus_edu.experiments.channel_corr import (
     train_run,
     train_settings,
 )
-from cplus_edu.experiments.reference import describe_provenance, load_results, scale_params
 from cplus_edu.losses import attention_distances
 
 P = scale_params("09_cc_loss", SCALE)
