@@ -1,5 +1,7 @@
 """Chapter 09's recipe: paired gains per seed, the four "between" comparisons, the all-of rule."""
 
+import json
+
 import pytest
 import torch
 
@@ -135,13 +137,17 @@ def test_tuned_lr_validation_split_and_learning_rates():
 def test_reference_claims_credibility_and_picked_lrs_come_from_the_stored_runs():
     from cplus_edu.experiments.channel_corr import (
         SCALES,
+        chapter_claims,
         credibility,
         learning_rates,
+        ledger_claims,
         reference_claims,
         runs_from_results,
     )
 
-    params = SCALES["reference"]
+    params = json.loads(json.dumps(SCALES["reference"]))  # with both datasets, whatever it has
+    mnist = params["datasets"]["MNIST"]
+    params["datasets"] = {"MNIST": mnist, "CIFAR-10": {**mnist, "blocks": 4}}
     base = {"MNIST": 0.991, "CIFAR-10": 0.76}
     gain = {"CE": 0.0, "focal": 0.002, "ArcFace": 0.004, "CC-loss": 0.006}
 
@@ -160,6 +166,14 @@ def test_reference_claims_credibility_and_picked_lrs_come_from_the_stored_runs()
     assert all(c.scale == "reference" and c.verdict == "holds" for c in claims.values())
     assert "100 images at 28x28" in claims["09-cc-mnist"].ours  # the stored sizes
     assert set(learning_rates(params, results).values()) == {2e-3}
+    params["datasets"].pop("CIFAR-10")  # a reference run of MNIST alone measures one claim
+    mnist_only = _results(params, acc, lambda loss, seed: 2.0)
+    assert [c.id for c in reference_claims(mnist_only)] == ["09-cc-mnist"]
+    assert list(credibility(mnist_only)) == ["CE test accuracy on MNIST (mean over seeds)"]
+    live = chapter_claims(runs, {"MNIST": "live", "CIFAR-10": "live"}, "teaching")
+    merged = ledger_claims(live, reference_claims(mnist_only))
+    assert [c.id for c in merged] == [c.id for c in live]
+    assert [c.scale for c in merged] == ["reference", "teaching", "teaching", "teaching"]
 
 
 def test_build_keeps_the_default_layout_unless_asked():
