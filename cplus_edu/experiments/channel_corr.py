@@ -8,11 +8,12 @@ the SE block too (trained by CE alone), so the attention heatmaps compare like w
 
 Two scales (``SCALES``, see ``reference.py``): ``teaching`` is what the notebook runs live (a few
 thousand half-resolution images, seconds per run); ``reference`` trains the same recipe on all of
-MNIST at 28x28 and all of CIFAR-10 at 32x32 with a wider network and a cosine learning-rate
-decay, each loss's learning rate picked from a small grid by the accuracy on a validation split
-carved from the training set (one seed, the same grid and budget for every loss), then five
-paired seeds on the full training set, measured on the full test set. ``jobs`` / ``run_job`` /
-``credibility`` / ``reference_claims`` are what the runner and the chapter read.
+MNIST at 28x28 (CIFAR-10 at 32x32 is prepared but not run yet, see ``SCALES``) with a wider
+network and a cosine learning-rate decay, each loss's learning rate picked from a small grid by
+the accuracy on a validation split carved from the training set (one seed, the same grid and
+budget for every loss), then five paired seeds on the full training set, measured on the full
+test set. ``jobs`` / ``run_job`` / ``credibility`` / ``reference_claims`` are what the runner
+and the chapter read.
 """
 
 from __future__ import annotations
@@ -271,10 +272,11 @@ SCALES = {
         "batch_size": 128,
         "cc_weight": 1.0,
         "cc_margin": 0.2,
-        "datasets": {
-            "MNIST": {**_REFERENCE_DATA, "width": 16, "blocks": 3, "epochs": 4},
-            "CIFAR-10": {**_REFERENCE_DATA, "width": 16, "blocks": 4, "epochs": 5},
-        },
+        # CIFAR-10 is not at this scale yet: its settings ("width": 16, "blocks": 4, "epochs": 5;
+        # one 4-epoch run gave CE 74.9 %, short of the 75 % bar) need about 40 CPU-minutes more
+        # than the shared machine gave before the deadline. Add it back here and re-run the
+        # command: the finished MNIST runs are reused, and its claims then come from here too.
+        "datasets": {"MNIST": {**_REFERENCE_DATA, "width": 16, "blocks": 3, "epochs": 4}},
     },
 }
 CREDIBLE = {"MNIST": 0.99, "CIFAR-10": 0.75}  # the CE baseline's bar (test accuracy, mean)
