@@ -229,7 +229,8 @@ def format_runs(summary, runs) -> str:
     lines = [f"{'dataset':10s}{'loss':9s}{'ours acc %':>15s}{'inter/intra':>15s}"
              f"   accuracy gain vs CE (points)"]  # fmt: skip
     for (dataset, loss), row in summary.items():
-        gain = "" if loss == "CE" else paired_verdict(paired_gain(runs, dataset, loss)).describe()
+        ev = None if loss == "CE" else paired_verdict(paired_gain(runs, dataset, loss))
+        gain = "" if ev is None else ev.describe(digits=2)
         (acc, acc_sd), (ratio, ratio_sd) = row["accuracy"], row["ratio"]
         lines.append(f"{dataset:10s}{loss:9s}{acc:8.2f} ± {acc_sd:4.2f}"
                      f"{ratio:8.2f} ± {ratio_sd:4.2f}   {gain}")  # fmt: skip
@@ -505,7 +506,8 @@ def chapter_claims(runs: list[Run], settings: dict[str, str], scale: str) -> lis
                 "CC-loss beats CE on MNIST (VGG16 + CAM)",
                 "CE 97.43, CC-loss 98.32 ± 0.08",
                 f"{_accuracies(summary, 'MNIST')}; CC - CE "
-                f"{gain['MNIST'].describe(unit=' points')} ({n_seeds} seeds; {settings['MNIST']})",
+                f"{gain['MNIST'].describe(digits=2, unit=' points')} "
+                f"({n_seeds} seeds; {settings['MNIST']})",
                 gain["MNIST"].verdict,
                 scale,
             )
@@ -518,7 +520,7 @@ def chapter_claims(runs: list[Run], settings: dict[str, str], scale: str) -> lis
                 "CE 77.38, CC-loss 78.23 ± 0.07",
                 "CIFAR-10 instead (CIFAR-100 is not in the offline data): "
                 f"{_accuracies(summary, 'CIFAR-10')}; CC - CE "
-                f"{gain['CIFAR-10'].describe(unit=' points')} ({n_seeds} seeds; "
+                f"{gain['CIFAR-10'].describe(digits=2, unit=' points')} ({n_seeds} seeds; "
                 f"{settings['CIFAR-10']})",
                 gain["CIFAR-10"].verdict,
                 scale,
@@ -529,7 +531,7 @@ def chapter_claims(runs: list[Run], settings: dict[str, str], scale: str) -> lis
     ratio = {d: paired_verdict(paired_gain(runs, d, "CC-loss", metric="ratio")) for d in names}
     between = between_evidence(runs, names)
     against = [
-        f"{b} - {w} on {d} {e.describe()}"
+        f"{b} - {w} on {d} {e.describe(digits=2)}"
         for (d, b, w), e in between.items()
         if e.verdict == "does not reproduce at this scale"
     ]

@@ -232,9 +232,9 @@ plt.show()
 
 # %%
 between = between_evidence(runs, datasets)
-print(f"{'dataset':10s}{'comparison':20s}{'accuracy difference (points)':32s}verdict")
+print(f"{'dataset':10s}{'comparison':20s}{'accuracy difference (points)':34s}verdict")
 for (dataset, better, worse), ev in between.items():
-    print(f"{dataset:10s}{better + ' - ' + worse:20s}{ev.describe():32s}{ev.verdict}")
+    print(f"{dataset:10s}{better + ' - ' + worse:20s}{ev.describe(digits=2):34s}{ev.verdict}")
 
 # %% [markdown]
 # ## The reference run (stored results, not this run)
