@@ -176,7 +176,8 @@ class SEBlock(nn.Module):
 class ChannelAttentionCNN(nn.Module):
     """A small CNN whose last conv features pass an SE block, for the CC-loss chapter.
 
-    ``x [N, in_channels, H, W]`` -> conv blocks -> ``A [N, Cc, h, w]`` (``Cc = 4 * width``) ->
+    ``x [N, in_channels, H, W]`` -> ``blocks`` conv blocks (conv 3x3, batch norm, ReLU, max-pool 2;
+    widths ``width, 2 width, 4 width, ...``) -> ``A [N, Cc, h, w]`` (``Cc = 2^(blocks-1) width``) ->
     ``a = SE(A) [N, Cc]`` -> embedding ``e = GAP(A) * a`` ``[N, Cc]`` -> ``logits = W e + b``.
     ``forward`` returns ``(features, logits)`` with ``features`` the embedding
     (``features="embedding"``, for CE, focal or a margin head) or the attention vector ``a``
@@ -191,17 +192,19 @@ class ChannelAttentionCNN(nn.Module):
         width: int = 16,
         features: str = "embedding",
         reduction: int = 4,
+        blocks: int = 3,
     ):
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("num_classes", num_classes)
         check_positive_int("width", width)
+        check_positive_int("blocks", blocks)
         if features not in ("embedding", "attention"):
             raise ValueError(f"features must be 'embedding' or 'attention', got {features!r}")
         self.in_channels, self.features = in_channels, features
         layers: list[nn.Module] = []
         c = in_channels
-        for out in (width, 2 * width, 4 * width):
+        for out in (width * 2**k for k in range(blocks)):
             layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
                        nn.MaxPool2d(2)]  # fmt: skip
             c = out

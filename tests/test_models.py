@@ -46,3 +46,15 @@ def test_bad_input_names_the_argument():
         MLP(5, 3, embedding_dim=0)
     with pytest.raises(ValueError, match="scale"):
         CosineClassifier(2, 3, scale=0)
+
+
+def test_channel_attention_cnn_blocks_double_the_width_and_halve_the_maps():
+    from cplus_edu import ChannelAttentionCNN
+
+    model = ChannelAttentionCNN(3, 10, width=4, blocks=4)
+    pooled, attention, embedding, logits = model.parts(torch.randn(2, 3, 32, 32))
+    assert model.channels == 32 and attention.shape == (2, 32) and logits.shape == (2, 10)
+    assert model.body(torch.randn(1, 3, 32, 32)).shape == (1, 32, 2, 2)  # 32 / 2^4
+    assert ChannelAttentionCNN(1, 10, width=4).channels == 16  # the default: three blocks
+    with pytest.raises(ValueError, match="blocks"):
+        ChannelAttentionCNN(blocks=0)

@@ -99,9 +99,28 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_cosine_schedule_changes_the_run_and_resumes_after_a_kill(tmp_path):
+    full_model, full = _train(seed=2, epochs=3, schedule="cosine")
+
+    def stop(epoch, model, history):
+        if epoch == 0:
+            raise KeyboardInterrupt  # killed after the first epoch's checkpoint
+
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _train(seed=2, epochs=3, schedule="cosine", checkpoint=ckpt, on_epoch_end=stop)
+    resumed_model, resumed = _train(seed=2, epochs=3, schedule="cosine", checkpoint=ckpt)
+    assert resumed.loss == pytest.approx(full.loss, rel=1e-6)
+    for a, b in zip(full_model.parameters(), resumed_model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    _, constant = _train(seed=2, epochs=3)
+    assert constant.loss != pytest.approx(full.loss, rel=1e-6)  # the lr did change
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
+        ({"schedule": "step"}, "schedule"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
         ({"lr": 0.0}, "lr"),

@@ -65,72 +65,73 @@ from cplus_edu.utils import Stopwatch
 stopwatch = Stopwatch()  # the last cell prints the chapter's run time
 
 # %% [markdown]
-# ## Parameters
-# Teaching size: 200 MNIST and 250 CIFAR-10 training images per class, images halved in
-# resolution (MNIST 14x14, CIFAR 16x16) so that a run takes a few seconds on a CPU, a three-block
-# CNN of width 8 (32 channels at the end), 5 seeds: 40 runs (the run prints how long they took).
-# `PAPER_SCALE = True` trains on all images at full resolution, a wider net (hours on a CPU).
+# ## Parameters: two scales
+# Everything below runs at one of two scales (`cplus_edu/experiments/channel_corr.py`, `SCALES`):
+#
+# * **teaching** (default, what this notebook runs live, a minute or two): 200 MNIST and 250
+#   CIFAR-10 training images per class, images halved in resolution (MNIST 14x14, CIFAR 16x16),
+#   a three-block CNN of width 8 (32 channels at the end), 5 seeds: 40 runs. Its baselines are
+#   weak (the run prints them), so it *illustrates* what the losses do; it cannot decide effects
+#   of a point or less.
+# * **reference** (run once, stored in `results/09_cc_loss.json`, shown in the second half): the
+#   same code on whole training sets at full resolution with a wider network, each loss's
+#   learning rate picked from a small grid on a validation split. The claims ledger takes its
+#   verdicts from it wherever it measures them. `SCALE = "reference"` here re-runs it live (tens
+#   of CPU-minutes); `python -m cplus_edu.experiments run 09_cc_loss --scale reference` makes the
+#   stored file.
 
 # %% tags=["parameters"]
-PAPER_SCALE = False
-
-MNIST_PER_CLASS, CIFAR_PER_CLASS = 200, 250  # training images per class
-TEST_PER_CLASS = 100
-DOWNSAMPLE = 2  # average-pool the images by this factor (1: full resolution)
-WIDTH = 8  # conv width; the SE block sees 4 * WIDTH channels
-MNIST_EPOCHS, CIFAR_EPOCHS = 4, 10  # CIFAR-10 at 5 epochs: some seeds barely learn
-LR = 3e-3
-CC_WEIGHT, CC_MARGIN = 1.0, 0.2  # lambda and the hinge margin mu
-SEEDS = (0, 1, 2, 3, 4)
-if PAPER_SCALE:
-    MNIST_PER_CLASS, CIFAR_PER_CLASS, TEST_PER_CLASS = 6000, 5000, 1000
-    DOWNSAMPLE, WIDTH, MNIST_EPOCHS, CIFAR_EPOCHS = 1, 32, 10, 30
+SCALE = "teaching"
 
 # %%
 import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from IPython.display import display
 
 import cplus_edu
-from cplus_edu.data import load_cifar10, load_mnist
 from cplus_edu.experiments import (
-    CC_LOSSES,
-    Claim,
-    all_of,
     between_evidence,
     check_ledger,
     claims_markdown,
     class_heatmap,
     class_separation,
+    describe_provenance,
     format_runs,
+    load_results,
     paired_gain,
     paired_verdict,
-    run_losses,
+    scale_params,
     summarize_runs,
+)
+from cplus_edu.experiments.channel_corr import (
+    chapter_claims,
+    credibility,
+    describe_setting,
+    format_tuning,
+    learning_rates,
+    ledger_claims,
+    load_dataset,
+    plot_reference_evidence,
+    reference_claims,
+    runs_from_results,
+    train_run,
+    train_settings,
 )
 from cplus_edu.losses import attention_distances
 
+P = scale_params("09_cc_loss", SCALE)
+stored = load_results("09_cc_loss")  # the reference run's results (None in a copy without them)
 torch.set_num_threads(1)  # tiny models: one thread is faster than two that wait for each other
 cplus_edu.seed_everything(0)
 
-
-def shrink(x):
-    return F.avg_pool2d(x, DOWNSAMPLE) if DOWNSAMPLE > 1 else x
-
-
-datasets = {}
-for name, loader, per_class in [("MNIST", load_mnist, MNIST_PER_CLASS),
-                                ("CIFAR-10", load_cifar10, CIFAR_PER_CLASS)]:  # fmt: skip
-    x, y = loader("train", n_per_class=per_class)
-    xt, yt = loader("test", n_per_class=TEST_PER_CLASS)
-    datasets[name] = (shrink(x), y, shrink(xt), yt)
-    print(f"{name}: train {list(datasets[name][0].shape)}, test {list(datasets[name][2].shape)}")
+datasets = {name: load_dataset(name, P) for name in P["datasets"]}
+for name, (x, _, xt, _) in datasets.items():
+    print(f"{name}: train {list(x.shape)}, test {list(xt.shape)}")
 
 # %% [markdown]
-# ## Four losses, five seeds, two datasets
+# ## This run (teaching size): four losses, five seeds, two datasets
 # Every loss trains the same network from the same initial weights with the same batches for a
 # given seed. Besides the test accuracy we measure what the CC-loss optimises, on the **test**
 # set: the mean attention distance between samples of different classes divided by the mean
@@ -141,32 +142,28 @@ for name, loader, per_class in [("MNIST", load_mnist, MNIST_PER_CLASS),
 
 # %%
 start = time.perf_counter()
-runs = run_losses("MNIST", datasets["MNIST"], CC_LOSSES, SEEDS, epochs=MNIST_EPOCHS, lr=LR,
-                  width=WIDTH, cc_weight=CC_WEIGHT, cc_margin=CC_MARGIN)  # fmt: skip
-runs += run_losses("CIFAR-10", datasets["CIFAR-10"], CC_LOSSES, SEEDS, epochs=CIFAR_EPOCHS,
-                   lr=LR, width=WIDTH, cc_weight=CC_WEIGHT, cc_margin=CC_MARGIN)  # fmt: skip
-print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s\n")
+LR = learning_rates(P, stored)  # {(dataset, loss): lr}; one value for all at teaching size
+runs = [train_run(name, data, loss, seed, **train_settings(P, name, LR[name, loss]))[0]
+        for name, data in datasets.items() for seed in P["seeds"]
+        for loss in P["losses"]]  # fmt: skip
+print(f"this run, {SCALE} size: {len(runs)} runs in {time.perf_counter() - start:.0f} s\n")
 summary = summarize_runs(runs)
 print(format_runs(summary, runs))
 
 # %% [markdown]
-# What the numbers support at this scale:
+# What the numbers of this teaching-size run support:
 #
 # 1. Every loss learns both tasks (asserted: MNIST above 85 %, CIFAR-10 at this tiny size above
 #    30 %, against 10 % for chance).
 # 2. The CC-loss does what it says to the attention: on MNIST the test inter/intra ratio of the
 #    attention vectors rises over CE by far more than its seed-to-seed spread (asserted: the 95 %
 #    interval of the paired differences lies above 0). On CIFAR-10 the rise is smaller against
-#    the spread between seeds; we assert only that it does not point the other way, and the
-#    verdict (printed) goes to the ledger at the end.
+#    the spread between seeds; we assert only that it does not point the other way.
 # 3. Accuracy: the slides' gains of CC-loss over CE are under a point (MNIST with VGG16,
-#    CIFAR-100 with ResNet18, at full scale). At this size the per-seed differences spread over
-#    more than that, so the verdict below comes from the interval, not from the sign of one or
-#    two seeds (a sign that changes with the CPU's floating-point kernels). The rule compares
-#    the interval with 0 only, not with the slides' gain: their models sit at 97-98 % (MNIST)
-#    and 77-78 % (CIFAR-100), ours much lower, and a point gained far from the ceiling is not
-#    the same effect as a point gained near it. The verdict is checked against CLAIMS.md at the
-#    end, not asserted here.
+#    CIFAR-100 with ResNet18, at full scale). At this size the baselines sit far below what the
+#    data allows and the per-seed differences spread over more than a point, so the verdicts
+#    printed here only illustrate the rule (they change with the CPU's floating-point kernels).
+#    The ledger's verdicts come from the reference run further down.
 
 # %%
 acc = {key: row["accuracy"][0] for key, row in summary.items()}
@@ -185,7 +182,8 @@ assert ratio_gain["CIFAR-10"].high > 0, ratio_gain["CIFAR-10"]
 
 # %% [markdown]
 # ## Class x channel attention heatmaps
-# The mean SE attention vector of each class (test set, seed 0), channels ordered by the class
+# This run (teaching size) again: the mean SE attention vector of each class (test set, seed 0),
+# channels ordered by the class
 # they respond to most. With CE the attention is nearly the same for every class (vertical
 # stripes: the SE block learned one gain per channel for all inputs). With CC-loss the classes
 # switch channels on and off differently: the "dynamic channel selection for each class" of the
@@ -202,7 +200,7 @@ def ordered(heatmap):
     return heatmap[:, order]
 
 
-seed0 = {(r.dataset, r.loss): r for r in runs if r.seed == SEEDS[0]}
+seed0 = {(r.dataset, r.loss): r for r in runs if r.seed == P["seeds"][0]}
 fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
 for row, dataset in zip(axes, datasets):
     for ax, loss in zip(row, ("CE", "CC-loss")):
@@ -256,86 +254,130 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## What we measured vs the paper
-# The slides' numbers are full-scale (VGG16 / ResNet18 with CAM, whole datasets, CIFAR-100);
-# ours are a 32-channel CNN on a few thousand half-resolution images of MNIST and CIFAR-10.
-# "Focal and A-softmax sit between CE and CC-loss" is four paired comparisons per dataset
-# (focal over CE, CC-loss over focal, and the same with ArcFace standing in for A-softmax, see
-# chapter 08); the claim holds only if every one does, and does not reproduce at this scale if
-# any one points the other way beyond noise (`all_of`). The table below is rendered from this
-# run and checked against CLAIMS.md.
-#
-# These verdicts depend on the CPU. On the three CPUs we ran (this machine's own kernels and the
-# two that `make test-portable` emulates, README "Portability") the accuracy claims came out
-# *holds* on some and *inconclusive at this scale* on others, and the "in between" claim
-# *inconclusive* or *does not reproduce at this scale* (ArcFace below CE on CIFAR-10): the
-# effects sit at the edge of what five seeds can resolve. CLAIMS.md lists every verdict seen.
-# The attention claim held on all three, but on CIFAR-10 its interval came close to 0 on one
-# of them, so the ledger allows *inconclusive* there too. Only the MNIST attention ratio, which
-# moves far more than its spread, is asserted above.
+# The four "in between" comparisons of this teaching-size run (illustration; the reference run
+# below decides):
 
 # %%
 between = between_evidence(runs, datasets)
-print(f"{'dataset':10s}{'comparison':20s}{'accuracy difference (points)':32s}verdict")
+print(f"{'dataset':10s}{'comparison':20s}{'accuracy difference (points)':34s}verdict")
 for (dataset, better, worse), ev in between.items():
-    print(f"{dataset:10s}{better + ' - ' + worse:20s}{ev.describe():32s}{ev.verdict}")
+    print(f"{dataset:10s}{better + ' - ' + worse:20s}{ev.describe(digits=2):34s}{ev.verdict}")
 
+# %% [markdown]
+# ## The reference run (stored results, not this run)
+# The same recipe (`train_run`: the same losses, model class, verdict rule and seeds) was run
+# once at the **reference scale**: whole training sets at full resolution, a wider SE-CNN, a
+# cosine learning-rate decay, bfloat16 forward passes for speed, the whole test sets. Fair
+# tuning: every loss got the same budget, a learning rate picked from the same small grid by its
+# accuracy on a validation split carved from the training set, on one seed only (the CPU budget
+# did not allow every seed; the test set never chooses). Then paired seeds: the same initial
+# weights and batches for every loss of a seed. The attention ratio is measured on a fixed
+# subset of each test set (the first images of each class; the full distance matrix of 10,000
+# test images does not fit in memory).
+#
+# First where and how it was made and what was run per dataset, whether the CE baselines reach
+# the bars that make a verdict worth having, and the tuning runs (validation accuracy %, the
+# pick starred):
 
-def accuracies(dataset):
-    return ", ".join(f"{loss} {mean:.2f} ± {sd:.2f}" for loss in CC_LOSSES
-                     for mean, sd in [summary[dataset, loss]["accuracy"]])  # fmt: skip
+# %%
+if stored is None:
+    print("No stored reference results in this copy (results/09_cc_loss.json); make them with\n"
+          "  python -m cplus_edu.experiments run 09_cc_loss --scale reference "
+          "--out results/09_cc_loss.json")  # fmt: skip
+else:
+    ref_runs = runs_from_results(stored)
+    print(describe_provenance(stored))
+    for name, m in {r["job"]["dataset"]: r["metrics"] for r in stored["runs"]
+                    if r["job"]["stage"] == "test"}.items():  # fmt: skip
+        setting = describe_setting(stored["params"], name, m["train_images"], m["image_size"])
+        per_class = stored["params"]["datasets"][name]["separation_per_class"]
+        print(f"{name}: {setting}; attention ratio on {per_class} test images per class")
+    for name in P["datasets"]:
+        if name not in stored["params"]["datasets"]:
+            print(f"{name}: not in the reference run; its claims come from this run (teaching)")
+    for what, (measured, bar) in credibility(stored).items():
+        print(f"{what}: {100 * measured:.2f} % (bar {100 * bar:.0f} %)")
+    print()
+    print(format_tuning(stored))
 
+# %% [markdown]
+# The reference table: mean ± std over the seeds, and each loss's paired gain over CE (mean of
+# the per-seed differences, 95 % interval, how many seeds up):
 
-def ratios(dataset):
-    (ce, ce_sd), (cc, cc_sd) = (summary[dataset, loss]["ratio"] for loss in ("CE", "CC-loss"))
-    return f"{dataset} CE {ce:.2f} ± {ce_sd:.2f} -> CC-loss {cc:.2f} ± {cc_sd:.2f}"
+# %%
+if stored is not None:
+    print(format_runs(summarize_runs(ref_runs), ref_runs))
 
+# %% [markdown]
+# The paired differences behind the claims as a figure: one dot per seed (each loss's run minus
+# the run of the other loss with the same seed), the bar the mean and its 95 % interval, coloured
+# by its verdict (green holds, red points the other way beyond noise, grey inconclusive). An
+# interval that crosses the line at 0 cannot tell the two losses apart at this scale.
 
-size = {d: f"{len(x):,} images at {x.shape[-2]}x{x.shape[-1]}"
-        for d, (x, *_) in datasets.items()}  # fmt: skip
-against = [f"{b} - {w} on {d} {e.describe()}" for (d, b, w), e in between.items()
-           if e.verdict == "does not reproduce at this scale"]  # fmt: skip
-n_hold = sum(e.verdict == "holds" for e in between.values())
-claims = [
-    Claim("09-cc-mnist", "CC-loss beats CE on MNIST (VGG16 + CAM)",
-          "CE 97.43, CC-loss 98.32 ± 0.08",
-          f"{accuracies('MNIST')}; CC - CE {accuracy_gain['MNIST'].describe()} points "
-          f"({len(SEEDS)} seeds; SE-CNN, {size['MNIST']})",
-          accuracy_gain["MNIST"].verdict),
-    Claim("09-cc-cifar", "CC-loss beats CE on CIFAR-100 (ResNet18 + CAM)",
-          "CE 77.38, CC-loss 78.23 ± 0.07",
-          f"CIFAR-10 instead (CIFAR-100 is not in the offline data): {accuracies('CIFAR-10')}; "
-          f"CC - CE {accuracy_gain['CIFAR-10'].describe()} points "
-          f"({len(SEEDS)} seeds; SE-CNN, {size['CIFAR-10']})",
-          accuracy_gain["CIFAR-10"].verdict),
-    Claim("09-focal-arcface-between", "Focal and A-softmax sit between CE and CC-loss",
-          "MNIST 97.64 / 98.10, CIFAR-100 77.63 / 77.78",
-          f"{n_hold} of {len(between)} paired comparisons hold (ArcFace for A-softmax)"
-          + ("; against: " + "; ".join(against) if against else ""),
-          all_of(between.values())),
-    Claim("09-attention",
-          "CC-loss makes the channel attention of one class alike and of different classes "
-          "different", "abstract, no number",
-          f"test inter/intra attention-distance ratio {ratios('MNIST')}, CC - CE "
-          f"{ratio_gain['MNIST'].describe(digits=2)}; {ratios('CIFAR-10')}, CC - CE "
-          f"{ratio_gain['CIFAR-10'].describe(digits=2)}",
-          all_of(ratio_gain.values())),
-]  # fmt: skip
+# %%
+if stored is not None:
+    plot_reference_evidence(ref_runs, "Reference run (stored results, not this run)")
+    plt.show()
+
+# %% [markdown]
+# ## What we measured vs the paper
+# Each claim's verdict comes from the reference run where that run measures it (all of its
+# datasets are in the stored results), else from this notebook's teaching-size run; the
+# `measured at` column says which. The rule is the course's: the interval of the paired
+# differences against 0, not against the slides' gain, whose backbones and data differ.
+# "Focal and A-softmax sit between CE and CC-loss" is four paired comparisons per dataset
+# (focal over CE, CC-loss over focal, and the same with ArcFace standing in for A-softmax, see
+# chapter 08); the claim holds only if every one does, and does not reproduce at this scale if
+# any one points the other way beyond noise (`all_of`). The table is checked against CLAIMS.md.
+#
+# **What even the reference scale differs in**, and why a verdict may still differ at the
+# paper's scale:
+#
+# * **Backbones.** The slides train VGG16 and ResNet18 (11 to 138 million weights, 512
+#   channels under the attention) with CAM attention; ours is a small SE-CNN (its size is
+#   printed above) with an SE block. The CC-loss acts on the channel attention: with 512
+#   channels there is far more room to give each class its own channels, so the effect on
+#   accuracy may be larger there (or smaller: a large net separates the classes in its features
+#   without help).
+# * **Data.** The slides' second dataset is CIFAR-100 (100 classes of 500 images), and the paper
+#   also reports fine-grained Cars-196; neither is in the offline data. A term that pulls each
+#   class's attention apart should matter more with many similar classes than with CIFAR-10's
+#   ten distinct ones, so a CIFAR-10 verdict does not carry over to them.
+# * **Training.** A few epochs on a CPU with a cosine decay, against the usual 100-200 epochs of
+#   SGD; the learning rate is tuned per loss on one seed and a small grid (the paper does not say
+#   how it tuned); the ArcFace margin and scale, the focal gamma and the CC-loss weight and
+#   margin are fixed, not tuned.
+# * **MNIST's ceiling.** Our CE baseline on MNIST is above the slides' CC-loss (their VGG16 CE
+#   reaches 97.43 %): near 99 % there is less than a point of room, so a verdict there says
+#   little about a weaker baseline, and the reverse.
+
+# %%
+settings = {name: describe_setting(P, name, len(x), x.shape[-2:])
+            for name, (x, *_) in datasets.items()}  # fmt: skip
+claims = chapter_claims(runs, settings, SCALE)  # this run's claims (teaching size)
+if stored is not None:
+    claims = ledger_claims(claims, reference_claims(stored))
+assert [c.id for c in claims] == ["09-cc-mnist", "09-cc-cifar", "09-focal-arcface-between",
+                                  "09-attention"]  # fmt: skip
 display(claims_markdown(claims))
-check_ledger(claims, "09_cc_loss")
+if stored is not None and SCALE == "teaching":
+    check_ledger(claims, "09_cc_loss")
+else:
+    print("not checked against CLAIMS.md: the ledger reads the stored reference results")
 
 # %% [markdown]
 # ## Try this
 #
-# 1. Switch to the CAM attention: `run_losses(..., losses=("CE", "CC-loss (CAM)"))`. The loss then
-#    works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the heatmaps (look at
-#    `class_heatmap` of the CAM vectors) and the accuracy.
-# 2. Raise `CC_WEIGHT` to 5 and 20: at what weight does the accuracy start to suffer, while the
-#    inter/intra ratio keeps rising? What does that say about how much the attention matters to
-#    the classifier?
-# 3. Set `DOWNSAMPLE = 1` and `CIFAR_PER_CLASS = 1000` (a few minutes): does a larger CIFAR-10
-#    run move CC-loss's gain over CE towards the slides' +0.85 points, and does its interval
-#    narrow?
+# 1. Switch to the CAM attention: `run_losses(name, datasets[name], ("CE", "CC-loss (CAM)"),
+#    P["seeds"], **train_settings(P, name))`.
+#    The loss then works on $w_{y} \odot \mathrm{GAP}(A)$ instead of the SE output; compare the
+#    heatmaps (look at `class_heatmap` of the CAM vectors) and the accuracy.
+# 2. Raise `P["cc_weight"]` to 5 and 20: at what weight does the accuracy start to suffer, while
+#    the inter/intra ratio keeps rising? What does that say about how much the attention matters
+#    to the classifier?
+# 3. Set `P["datasets"]["CIFAR-10"]["downsample"] = 1` and `["train_per_class"] = 1000` (a few
+#    minutes): does a larger CIFAR-10 run move CC-loss's gain over CE towards the slides' +0.85
+#    points, and does its interval narrow?
 
 # %% [markdown] tags=["exercises"]
 # ## Exercises
