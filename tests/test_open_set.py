@@ -351,7 +351,8 @@ def test_reference_jobs_tune_each_loss_then_pair_runs_by_split_and_seed():
     tune = [j for j in all_jobs if j["stage"] == "tune"]
     test = [j for j in all_jobs if j["stage"] == "test"]
     assert len(tune) == len(STUDY_LOSSES) * len(params["lr_grid"])
-    assert len(test) == len(STUDY_LOSSES) * len(params["split_seeds"]) * 2
+    n_runs = len(params["split_seeds"]) * len(params["split_run_seeds"])
+    assert len(test) == len(STUDY_LOSSES) * n_runs
     assert len(params["split_seeds"]) >= 10
     assert not set(params["split_seeds"]) & set(SCALES["teaching"]["split_seeds"])
     # every (split, seed) has one run of each loss, and no two splits share a training seed
