@@ -544,9 +544,10 @@ _SLUG = {"CE": "CE", "C+1 (paper)": "C+1_paper", "C+1 alpha=1 beta=1": "C+1_alph
 #: ``teaching``: the notebook's live run; ``reference``: all training images of the seven digits,
 #: every test image of the unseen sets, a wider MLP, ten random splits the notebook never shows
 #: (split seeds 10-19), one training seed each (``seed = 10 * split + run``, so no two splits
-#: share initial weights; one seed, not two, to fit the machine's time), and each loss's learning rate chosen from ``lr_grid`` on a
-#: validation share of the training images of split ``tune_split_seed`` (the ``tune`` jobs), the
-#: same budget for every loss; ``lr`` holds the choices (``chosen_lr`` recomputes them)
+#: share initial weights; one seed, not two, to fit the machine's time), and each loss's
+#: learning rate chosen from ``lr_grid`` on a validation share of the training images of split
+#: ``tune_split_seed`` (the ``tune`` jobs), the same budget for every loss; ``lr`` holds the
+#: choices (``chosen_lr`` recomputes them)
 SCALES = {
     "teaching": {
         "coi_digits": [0, 1, 2, 3], "background_digits": [4, 5, 6], "unseen_digits": [7, 8, 9],
@@ -706,7 +707,7 @@ def reference_claims(results: dict) -> list[Claim]:
               else f"{params['n_per_class']} training images per digit")  # fmt: skip
     where = (f"MNIST, {images}, {n_splits} random digit splits (split seeds "
              f"{min(params['split_seeds'])}-{max(params['split_seeds'])}) x {n_runs} seeds, "
-             f"verdict over the {n_splits} splits (each the mean of its seeds)")  # fmt: skip
+             f"verdict over the {n_splits} splits (each the mean of its seeds' pairs)")  # fmt: skip
 
     def kinds(name: str) -> str:
         return "; ".join(f"{m.split('_')[1]} {ev[name][m].describe(100)}" for m in RECALLS)
