@@ -773,7 +773,7 @@ def plot_split_spread(per_split: dict[str, dict[int, list[float]]], scale: float
         ax.axhline(0, color="0.3", lw=0.8, ls="--")
         ax.set_xticks(range(len(splits)), [str(s) for s in splits], fontsize=8)
         ax.set_xlabel("digit split (split seed)")
-        ax.set_title(f"{label}\n{ev.verdict} over {ev.n} splits", fontsize=9)
+        ax.set_title(f"{label}\nmean {ev.describe(scale)} splits", fontsize=9)
     axes[0][0].set_ylabel(f"difference ({unit})")
     fig.suptitle(title or "Per split: a dot per seed, a bar per split; band = 95 % interval "
                  "of the mean over splits", fontsize=10)  # fmt: skip

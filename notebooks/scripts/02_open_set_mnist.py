@@ -124,6 +124,7 @@ from cplus_edu.experiments import (
     run_open_set,
     run_split_study,
     summarize,
+    text_table,
 )
 from cplus_edu.experiments.open_set import (
     ALLOWED_INSIDE,
@@ -362,22 +363,33 @@ else:
 
 # %%
 if stored is not None:
-    shown_ref = ["recall_digits", "recall_fashion", "recall_cifar", "auroc_cifar",
-                 "inside_cifar", "coi_acc"]  # fmt: skip
-    plot_paired_intervals({f"{name}: {m}": ref_over[name][m] for name in ref_over
-                           for m in shown_ref}, scale=100, unit="points", pair="split",
-                          title="Reference scale: C+1 minus CE, a dot per digit split")
+    shown_ref = ["recall_digits", "recall_fashion", "recall_cifar", "auroc_cifar", "coi_acc"]
+    ref_figure = {}
+    for name in ref_over:
+        ref_figure.update({f"{name}: {m}": ref_over[name][m] for m in shown_ref})
+        ref_figure[f"{name}: photos outside the balls (CE - C+1 inside_cifar)"] = [
+            -d for d in ref_over[name]["inside_cifar"]]  # fmt: skip
+    plot_paired_intervals(ref_figure, scale=100, unit="points", pair="split",
+                          title="Reference scale: C+1 minus CE, a dot per digit split")  # fmt: skip
     plt.show()
-    plot_split_spread({f"{name}: {m}": ref_split[name][m] for name in ref_split
-                       for m in ("recall_cifar", "inside_cifar")},
-                      title="Reference scale, per split: C+1 minus CE on photos (a dot per "
-                            "seed); band = 95 % interval over splits")  # fmt: skip
+    digits_of = {s: "".join(map(str, draw_digit_split(s).coi))
+                 for s in stored["params"]["split_seeds"]}  # fmt: skip
+    by_split = {f"{name}: {m}": {f"{s}\n{digits_of[s]}": v for s, v in ref_split[name][m].items()}
+                for name in ref_split for m in ("recall_cifar", "inside_cifar")}  # fmt: skip
+    plot_split_spread(by_split, title="Reference scale, per split (tick: split seed and its "
+                      "classes of interest): C+1 minus CE on photos, a dot per seed; band = 95 % "
+                      "interval over splits")  # fmt: skip
     plt.show()
-    ce_ref = [r for r in ref_rows if r["loss"] == "CE"]
-    print("CE, photos per split (mean over its seeds), in %")
-    photo_metrics = ["recall_cifar", "auroc_cifar", "confident_cifar"]
-    print(format_table(summarize(ce_ref, photo_metrics, by="split"), photo_metrics,
-                       headings=["recall", "AUROC", "confident"], first_heading="split"))
+    per_run = {(r["loss"], r["split"], r["seed"]): r for r in ref_rows}
+    photo_lines = [[s, seed, digits_of[s], *(f"{100 * per_run[name, s, seed][m]:.1f}"
+                    for name, m in [("CE", "recall_cifar"), ("CE", "auroc_cifar"),
+                                    ("CE", "confident_cifar"), ("C+1 (paper)", "recall_cifar"),
+                                    ("C+1 alpha=1 beta=1", "recall_cifar")])]
+                   for (loss, s, seed) in per_run if loss == "CE"]  # fmt: skip
+    print("photos per split and seed, in %: CE's recall, AUROC and share named a digit at "
+          "p > 0.9; recall of C+1 (paper) and of alpha = beta = 1")  # fmt: skip
+    print(text_table(["split", "seed", "CoI", "CE recall", "CE AUROC", "CE confident",
+                      "paper recall", "a=b=1 recall"], photo_lines))  # fmt: skip
 
 # %% [markdown]
 # ## Far from the digits: confident answers for photos
