@@ -57,8 +57,8 @@
 #   2-D and 3-D, each margin head at three margins on every seed (the slider shows seed 0), and
 #   one 64-D pair for the UMAP view. The run prints how long its training took.
 # * **reference** (stored in `results/08_margin_family.json`, shown beside the live run below):
-#   every MNIST training and test image, the 3-D embedding the ledger's claim is about, 5 paired
-#   seeds, made once with `python -m cplus_edu.experiments run 08_margin_family --scale
+#   every MNIST training and test image, the 3-D embedding and the four heads the ledger's
+#   claim is about, 5 paired seeds, made once with `python -m cplus_edu.experiments run 08_margin_family --scale
 #   reference`. The ledger's verdict comes from it.
 #
 # `SCALE = "reference"` (e.g. `papermill ... -p SCALE reference`) runs this notebook live with
@@ -221,10 +221,11 @@ for head in ("CosFace", "ArcFace"):
 # ## The same comparison at the reference scale (stored results)
 # Everything above is **this run (teaching size)**: 3,000 training images, minutes on a laptop.
 # Below are the **stored reference results**: the same recipe (`train_head`) on every MNIST
-# training image of digits 0-5 (about 36,000; the C+1 head also sees the 24,000 images of 6-9
-# as its background) and every test image, in 3-D, five paired seeds, the same learning rate and
-# epochs for every head. They were made once (the provenance line says when, where and how
-# long) and are only read here. Their baselines must be credible first: softmax and NormFace
+# training image of digits 0-5 (about 36,000) and every test image, in 3-D, for the four heads
+# the claim compares (softmax, NormFace, CosFace, ArcFace; SphereFace, the centre loss and C+1
+# did not fit the shared machine's time), five paired seeds, the same learning rate and epochs
+# for every head. They were made once (the provenance line says when, where and how long) and
+# are only read here. Their baselines must be credible first: softmax and NormFace
 # have to reach the accuracy bar printed below before their angles mean anything.
 
 # %%
