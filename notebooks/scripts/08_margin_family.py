@@ -58,8 +58,9 @@
 #   one 64-D pair for the UMAP view. The run prints how long its training took.
 # * **reference** (stored in `results/08_margin_family.json`, shown beside the live run below):
 #   every MNIST training and test image, the 3-D embedding and the four heads the ledger's
-#   claim is about, 5 paired seeds, made once with `python -m cplus_edu.experiments run 08_margin_family --scale
-#   reference`. The ledger's verdict comes from it.
+#   claim is about, 5 paired seeds, made once with
+#   `python -m cplus_edu.experiments run 08_margin_family --scale reference`. The ledger's
+#   verdict comes from it.
 #
 # `SCALE = "reference"` (e.g. `papermill ... -p SCALE reference`) runs this notebook live with
 # the reference parameters: far slower, and it only repeats what the stored results hold.
