@@ -429,7 +429,9 @@ def credibility(results: dict) -> dict[str, tuple[float, float]]:
 def head_table(results: dict, dim: int = 3) -> dict[str, dict[str, tuple[float, float]]]:
     """``{head: {key: (mean, std over seeds)}}`` of stored results, as ``summarize_heads``."""
     out = {}
-    for head, per_seed in _rows(results, dim).items():
+    rows = _rows(results, dim)
+    for head in [h for h in FAMILY_HEADS if h in rows]:
+        per_seed = rows[head]
         out[head] = {}
         for key in ("accuracy", "spread_deg", "inter_min_deg", "inter_nn_deg"):
             values = [m[key] for m in per_seed.values()]

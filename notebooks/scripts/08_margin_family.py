@@ -242,15 +242,17 @@ else:
     ref_gains = {"softmax - NormFace": spread_gains(stored, "softmax", ("NormFace",))["NormFace"],
                  **{f"NormFace - {h}": g for h, g in spread_gains(stored).items()}}  # fmt: skip
     plot_paired_intervals(ref_gains, unit="degrees of spread",
-                          title="Reference scale, 3-D: paired per-seed spread differences "
-                                "(positive = the second head's classes are tighter)")  # fmt: skip
+                          title="Reference scale, 3-D: spread of the first head minus the "
+                                "second's, per seed\n(positive = the second head's classes are "
+                                "tighter)")  # fmt: skip
     plt.show()
 
 # %% [markdown]
-# Reading the two scales side by side: the table above is the stored reference, the first table
-# of this chapter the live run. With twelve times the images every head reaches a higher
-# accuracy, and the spreads are smaller for every head; the question the ledger asks is whether
-# the *margin* still makes classes tighter than NormFace's normalisation alone, seed by seed.
+# Reading the two scales side by side: the table above is the stored reference, the 3-D table at
+# the top of this chapter the live run. Compare the accuracies first (is each head trained as
+# well as the data allows?), then the spreads. The question the ledger asks is whether the
+# *margin* still makes classes tighter than NormFace's normalisation alone, seed by seed, once
+# every head has seen every image.
 # Each row of the figure is one comparison: a dot per seed, the mean, and its 95 % interval; the
 # verdict of the course's rule is on the right. The ledger row at the end takes its verdict from
 # these stored runs.
