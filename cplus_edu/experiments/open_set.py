@@ -560,7 +560,8 @@ SCALES = {
         "coi_digits": [0, 1, 2, 3], "background_digits": [4, 5, 6], "unseen_digits": [7, 8, 9],
         "seeds": [0, 1, 2], "n_per_class": None, "n_test_per_class": None, "n_fashion": 10000,
         "n_cifar": 10000, "embedding_dim": 32, "hidden": [256, 128], "epochs": 6,
-        "batch_size": 128, "lr": {name: 3e-3 for name in STUDY_LOSSES}, "lr_grid": [1e-3, 3e-3],
+        "batch_size": 128, "lr": {"CE": 3e-3, "C+1 (paper)": 3e-3, "C+1 alpha=1 beta=1": 1e-3},
+        "lr_grid": [1e-3, 3e-3],
         "tune_split_seed": 99, "validation_share": 0.1, "split_seeds": list(range(10, 20)),
         "split_run_seeds": [0],
     },
@@ -622,7 +623,8 @@ def run_job(params: dict, job: dict, checkpoint) -> dict:
 
 
 def chosen_lr(results: dict) -> dict[str, float]:
-    """Each loss's learning rate with the best validation accuracy among its ``tune`` runs."""
+    """Each loss's learning rate with the best validation accuracy among its ``tune`` runs (on a
+    tie, the first of ``lr_grid``)."""
     best: dict[str, tuple[float, float]] = {}
     for run in results["runs"]:
         if run["job"]["stage"] == "tune":
