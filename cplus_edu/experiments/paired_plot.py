@@ -25,7 +25,7 @@ def plot_paired_intervals(
     if not diffs:
         raise ValueError("diffs must hold at least one comparison")
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.7 + 0.55 * len(diffs)))
+        _, ax = plt.subplots(figsize=(11, 1.0 + 0.45 * len(diffs)))
     for i, values in enumerate(diffs.values()):
         y = len(diffs) - 1 - i
         ev = paired_verdict(values)
@@ -42,6 +42,6 @@ def plot_paired_intervals(
     ax.set_ylim(-0.6, len(diffs) - 0.4)
     ax.set_xlabel(f"paired difference{f' ({unit})' if unit else ''}: dots = {pair}s, "
                   "bar = mean, line = 95 % interval")  # fmt: skip
-    ax.set_title(title or "Paired differences and their 95 % intervals")
+    ax.set_title(title or "Paired differences and their 95 % intervals", fontsize=10)
     ax.figure.tight_layout()
     return ax

@@ -515,12 +515,13 @@ else:
 if stored is not None:
     shown_ref = ["recall_digits", "recall_fashion", "recall_cifar", "auroc_cifar", "coi_acc"]
     ref_figure = {}
-    for name in ref_over:
-        ref_figure.update({f"{name}: {m}": ref_over[name][m] for m in shown_ref})
-        ref_figure[f"{name}: photos outside the balls (CE - C+1 inside_cifar)"] = [
-            -d for d in ref_over[name]["inside_cifar"]]  # fmt: skip
+    for name, short in [("C+1 (paper)", "paper"), ("C+1 alpha=1 beta=1", "a=b=1")]:
+        ref_figure.update({f"{short}: {m}": ref_over[name][m] for m in shown_ref})
+        ref_figure[f"{short}: -inside_cifar"] = [-d for d in ref_over[name]["inside_cifar"]]
     plot_paired_intervals(ref_figure, scale=100, unit="points", pair="split",
-                          title="Reference scale: C+1 minus CE, a dot per digit split")  # fmt: skip
+                          title="Reference scale: C+1 minus CE (paper: alpha = 0.1, beta = "
+                                "1e-4; a=b=1: alpha = beta = 1)\na dot per digit split; "
+                                "-inside: fewer photos inside the class balls")  # fmt: skip
     plt.show()
     digits_of = {s: "".join(map(str, draw_digit_split(s).coi))
                  for s in stored["params"]["split_seeds"]}  # fmt: skip
