@@ -318,3 +318,88 @@ def test_paired_table_gives_the_mean_its_t_interval_and_the_pairs_up():
     assert lines[2].split()[:5] == ["recall", "+2.0", "[-0.5,", "+4.5]", "3/3"]
     assert lines[3].split()[:5] == ["spread", "-20.0", "[-44.8,", "+4.8]", "0/3"]
     assert "(n = 1)" in lines[2]
+
+
+def _fake_results():
+    """Stored results of two splits x two seeds: C+1 (paper) +2 points of photo recall on split
+    10, +4 on split 11; alpha = beta = 1 worse than CE by 1 point everywhere."""
+    from cplus_edu.experiments.open_set import SCALES, STUDY_LOSSES
+
+    params = {**SCALES["reference"], "split_seeds": [10, 11], "split_run_seeds": [0, 1]}
+    shift = {"CE": 0.0, "C+1 (paper)": None, "C+1 alpha=1 beta=1": -0.01}
+    runs = []
+    for lr, acc in [(1e-3, 0.97), (3e-3, 0.98)]:
+        for name in STUDY_LOSSES:
+            runs.append({"job": {"stage": "tune", "loss": name, "lr": lr, "seed": 0},
+                         "metrics": {"lr": lr, "val_acc": acc + (name == "CE") * (lr < 2e-3)}})
+    for split in (10, 11):
+        for seed in (10 * split, 10 * split + 1):
+            for name in STUDY_LOSSES:
+                d = shift[name] if shift[name] is not None else (0.02 if split == 10 else 0.04)
+                row = {m: 0.5 + d for m in [*OPEN_SET_METRICS, *INSIDE_METRICS]}
+                row.update(loss=name, seed=seed, split=split, coi_acc=0.985 + d / 10,
+                           coi_spread=0.2 - (name != "CE") * 0.05)
+                runs.append({"job": {"stage": "test", "loss": name, "seed": seed}, "metrics": row})
+    return {"params": params, "runs": runs}
+
+
+def test_reference_jobs_tune_each_loss_then_pair_runs_by_split_and_seed():
+    from cplus_edu.experiments.open_set import SCALES, STUDY_LOSSES, jobs
+
+    params = SCALES["reference"]
+    all_jobs = jobs(params)
+    tune = [j for j in all_jobs if j["stage"] == "tune"]
+    test = [j for j in all_jobs if j["stage"] == "test"]
+    assert len(tune) == len(STUDY_LOSSES) * len(params["lr_grid"])
+    n_runs = len(params["split_seeds"]) * len(params["split_run_seeds"])
+    assert len(test) == len(STUDY_LOSSES) * n_runs
+    assert len(params["split_seeds"]) >= 10
+    assert not set(params["split_seeds"]) & set(SCALES["teaching"]["split_seeds"])
+    # every (split, seed) has one run of each loss, and no two splits share a training seed
+    pairs = {(j["split"], j["seed"]) for j in test}
+    assert len(pairs) == len(test) // len(STUDY_LOSSES)
+    assert len({seed for _, seed in pairs}) == len(pairs)
+    assert all(j["lr"] == params["lr"][j["loss"]] for j in test)
+    assert not [j for j in jobs(SCALES["teaching"]) if j["stage"] == "tune"]
+
+
+def test_chosen_lr_takes_each_losss_best_validation_accuracy():
+    from cplus_edu.experiments.open_set import chosen_lr
+
+    assert chosen_lr(_fake_results()) == {"CE": 1e-3, "C+1 (paper)": 3e-3,
+                                          "C+1 alpha=1 beta=1": 3e-3}  # fmt: skip
+
+
+def test_per_split_differences_and_the_verdict_over_splits():
+    from cplus_edu.experiments.open_set import (
+        over_splits,
+        per_split_differences,
+        reference_claims,
+        study_rows,
+    )
+
+    rows = study_rows(_fake_results())
+    diffs = per_split_differences(rows, "CE", ["recall_cifar"])
+    assert diffs["C+1 (paper)"]["recall_cifar"] == {10: pytest.approx([0.02, 0.02]),
+                                                    11: pytest.approx([0.04, 0.04])}  # fmt: skip
+    assert over_splits(diffs["C+1 (paper)"]["recall_cifar"]) == pytest.approx([0.02, 0.04])
+    with pytest.raises(ValueError, match="baseline"):
+        per_split_differences(rows, "nothing", ["recall_cifar"])
+    claims = {c.id: c for c in reference_claims(_fake_results())}
+    assert set(claims) == {"02-paper-weights", "02-strong-weights", "02-compact",
+                           "02-unseen-inside"}  # fmt: skip
+    assert all(c.scale == "reference" for c in claims.values())
+    # two splits, +2 and +4 points: the t interval (12.7 x 1 point) contains 0
+    assert claims["02-paper-weights"].verdict == "inconclusive at this scale"
+    assert claims["02-strong-weights"].verdict == "does not reproduce at this scale"
+    assert claims["02-compact"].verdict == "holds"  # 5 points tighter on every split
+
+
+def test_stored_reference_learning_rates_are_the_validation_choices():
+    from cplus_edu.experiments.open_set import SCALES, chosen_lr
+    from cplus_edu.experiments.reference import load_results
+
+    stored = load_results("02_open_set_mnist", Path(__file__).resolve().parents[1])
+    if stored is None:
+        pytest.skip("no stored reference results")
+    assert chosen_lr(stored) == SCALES["reference"]["lr"]

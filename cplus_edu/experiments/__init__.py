@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "run_scale": "reference",
     "load_results": "reference",
     "describe_provenance": "reference",
+    "plot_paired_intervals": "paired_plot",
     # chapter 01: C+1 geometry on the circle and sphere
     "train_embedding": "hypersphere",
     "CPlusOnePanel": "widgets",  # the alpha / beta / margin sliders over those runs
@@ -47,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "confident_share": "open_set",
     "class_predictions": "open_set",
     "run_split_study": "open_set",
+    "STUDY_LOSSES": "open_set",
     "plot_confident_gallery": "open_set",
     "plot_confidence_histogram": "open_set",
     "plot_paired_differences": "open_set",

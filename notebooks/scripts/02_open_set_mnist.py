@@ -76,35 +76,42 @@ stopwatch = Stopwatch()  # the last cell prints the chapter's run time
 
 # %% [markdown]
 # ## Parameters
-# Teaching size: about 60 training runs of a one-hidden-layer MLP on 2,100 images, each a second
-# or two on a 2-core CPU. `PAPER_SCALE = True` takes all but a few hundred training images of the
-# seven digits, a wider network, a 256-D embedding (the paper's feature size), more splits and
-# more seeds (hours on a CPU). From the command line:
-# `papermill notebooks/02_open_set_mnist.ipynb out.ipynb -p PAPER_SCALE True`.
+# Two scales, one recipe (`cplus_edu/experiments/open_set.py`):
+#
+# * **teaching** (this notebook's live run): about 60 training runs of a one-hidden-layer MLP on
+#   2,100 images, each a second or two on a 2-core CPU; four random digit splits.
+# * **reference** (stored in `results/02_open_set_mnist.json`, shown beside the live run below):
+#   every training image of the seven digits (about 42,000), every test image of the unseen
+#   sets, a two-hidden-layer MLP, **ten other random digit splits** with two training seeds
+#   each, and each loss's learning rate picked from the same small grid on held-out training
+#   images. Made once
+#   with `python -m cplus_edu.experiments run 02_open_set_mnist --scale reference`; the ledger's
+#   verdicts on CE against C+1 come from it.
+#
+# `SCALE = "reference"` (e.g. `papermill ... -p SCALE reference`) runs this notebook live with
+# the reference parameters: far slower, and it only repeats what the stored results hold.
 
 # %% tags=["parameters"]
-PAPER_SCALE = False
-
-COI_DIGITS = (0, 1, 2, 3)  # the first split: classes of interest -> labels 1..4
-BACKGROUND_DIGITS = (4, 5, 6)  # background seen in training -> label 0
-UNSEEN_DIGITS = (7, 8, 9)  # background only at test time (with Fashion-MNIST and CIFAR-10)
-N_PER_CLASS = 300  # training images per digit
-N_TEST_PER_CLASS = 200  # test images per digit
-N_FASHION = 600  # Fashion-MNIST test images (unseen background)
-N_CIFAR = 600  # greyscale CIFAR-10 test images (far unseen background)
-EMBEDDING_DIM = 32  # feature size D the C+1 loss works on
-HIDDEN = (128,)
-EPOCHS = 6
-LR = 2e-3
-SEEDS = (0, 1, 2)  # the first split: centre types and Tables 1-4
-SPLIT_SEEDS = (0, 1, 2, 3)  # random digit splits (draw_digit_split)
-SPLIT_RUN_SEEDS = (0, 1, 2)  # training seeds on each random split
+SCALE = "teaching"  # "teaching" | "reference"
 
 # %%
-if PAPER_SCALE:
-    N_PER_CLASS, N_TEST_PER_CLASS, N_FASHION, N_CIFAR = 5000, 800, 5000, 5000
-    EMBEDDING_DIM, HIDDEN, EPOCHS = 256, (512, 256), 20
-    SEEDS, SPLIT_SEEDS, SPLIT_RUN_SEEDS = range(5), range(10), range(5)
+from cplus_edu.experiments.reference import scale_params
+
+P = scale_params("02_open_set_mnist", SCALE)
+COI_DIGITS = tuple(P["coi_digits"])  # the first split: classes of interest -> labels 1..4
+BACKGROUND_DIGITS = tuple(P["background_digits"])  # background seen in training -> label 0
+UNSEEN_DIGITS = tuple(P["unseen_digits"])  # background only at test time (+ clothes, photos)
+N_PER_CLASS = P["n_per_class"]  # training images per digit (None: all)
+N_TEST_PER_CLASS = P["n_test_per_class"]  # test images per digit (None: all)
+N_FASHION = P["n_fashion"]  # Fashion-MNIST test images (unseen background)
+N_CIFAR = P["n_cifar"]  # greyscale CIFAR-10 test images (far unseen background)
+EMBEDDING_DIM = P["embedding_dim"]  # feature size D the C+1 loss works on
+HIDDEN = tuple(P["hidden"])
+EPOCHS = P["epochs"]
+LR = P["lr"]  # learning rate of each split-study loss (the first split trains at CE's)
+SEEDS = tuple(P["seeds"])  # the first split: centre types and Tables 1-4
+SPLIT_SEEDS = tuple(P["split_seeds"])  # random digit splits (draw_digit_split)
+SPLIT_RUN_SEEDS = tuple(P["split_run_seeds"])  # training seeds on each random split
 
 # %%
 import statistics
@@ -121,6 +128,7 @@ from cplus_edu.experiments import (
     INSIDE_METRICS,
     OPEN_SET_METRICS,
     PAPER_VOC_MIOU,
+    STUDY_LOSSES,
     Claim,
     center_distances,
     check_ledger,
@@ -138,10 +146,22 @@ from cplus_edu.experiments import (
     plot_confident_gallery,
     plot_open_set,
     plot_paired_differences,
+    plot_paired_intervals,
     run_open_set,
     run_split_study,
     summarize,
+    text_table,
 )
+from cplus_edu.experiments.open_set import (
+    ALLOWED_INSIDE,
+    credibility,
+    over_splits,
+    per_split_differences,
+    plot_split_spread,
+    reference_claims,
+    study_rows,
+)
+from cplus_edu.experiments.reference import describe_provenance, load_results
 from cplus_edu.losses import CPlusOneLoss
 from cplus_edu.viz import plot_nearest_center_distances
 
@@ -200,7 +220,7 @@ ablation_losses = {
 }
 models = {}
 rows = run_open_set(data, {**main_losses, **ablation_losses}, SEEDS, make_model=make_model,
-                    epochs=EPOCHS, lr=LR, keep_models=models)  # fmt: skip
+                    epochs=EPOCHS, lr=LR["CE"], keep_models=models)  # fmt: skip
 main_rows = [r for r in rows if r["loss"] in main_losses]
 summary = summarize(main_rows, [*OPEN_SET_METRICS, "coi_spread"])
 print(f"first split, mean ± std over seeds {SEEDS}, in %")
@@ -272,11 +292,7 @@ assert all(abs(v) < 0.03 for v in small.values()), small  # a few points at most
 # %%
 for s in SPLIT_SEEDS:
     print(f"split {s}: {draw_digit_split(s)}")
-study_losses = {
-    "CE": lambda model: nn.CrossEntropyLoss(),
-    "C+1 (paper)": lambda model: CPlusOneLoss(K, D, centers="moving_average"),
-    "C+1 alpha=1 beta=1": lambda model: CPlusOneLoss(K, D, alpha=1.0, beta=1.0),
-}
+study_losses = {name: make(K, D) for name, make in STUDY_LOSSES.items()}
 split_models = {}
 split_rows = run_split_study(SPLIT_SEEDS, study_losses, SPLIT_RUN_SEEDS, data_kwargs=data_kwargs,
                              make_model=make_model, epochs=EPOCHS, lr=LR,
@@ -298,7 +314,9 @@ plot_paired_differences(split_diffs, shown, "CE")
 plt.show()
 
 # %% [markdown]
-# What the random splits support (asserted below; the numbers are the table's):
+# What these four splits support (this run, teaching size; asserted below, the numbers are the
+# table's). They are the first four splits the chapter drew, and four are few: the reference
+# section further down asks the same questions on ten other splits, and the ledger follows it.
 #
 # 1. **The C+1 loss at the paper's weights makes little difference to what is called
 #    background.** Its paired changes in recall are small next to the spread of the pairs: read
@@ -390,7 +408,8 @@ for name, shares in confidence_shares.items():
     print(f"  {name:20}" + "; ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 
 # %% [markdown]
-# What this shows (asserted below):
+# What this shows on these four splits (asserted below; the reference section further down
+# shows the same numbers for ten other splits):
 #
 # * Under CE a **large share of photos gets a digit with p > 0.9** on the worst run (gallery
 #   title and the shares printed above: animals and vehicles named as digits, many at p > 0.9),
@@ -452,13 +471,14 @@ print("\npaired by (seed, split), in points [95 % interval], pairs up")
 print(paired_table(inside_d, INSIDE_METRICS, "CE"))
 
 # %% [markdown]
-# Reading it: under every loss a large share of the unseen background — most of all the *near*
-# one, the held-out digits — lies inside a class ball, far from the paper's "almost impossible".
-# The paper's Sec. 3.5 treats a novel sample as a *random* point of feature space; a trained
-# network maps a 7 close to the 1s it has learned, not to a random point. C+1 shrinks the balls
-# and pulls fewer unseen images inside them: a little at the paper's weights, clearly with
-# $\alpha = 1$, $\beta = 1$, and more for the far photos than for the near digits — the
-# direction the paper argues, at a size that depends on how far the novel inputs are.
+# Reading it (this run, four splits): under every loss a large share of the unseen background —
+# most of all the *near* one, the held-out digits — lies inside a class ball, far from the
+# paper's "almost impossible". The paper's Sec. 3.5 treats a novel sample as a *random* point of
+# feature space; a trained network maps a 7 close to the 1s it has learned, not to a random
+# point. On these four splits C+1 shrinks the balls and pulls fewer unseen images inside them: a
+# little at the paper's weights, clearly with $\alpha = 1$, $\beta = 1$, and more for the far
+# photos than for the near digits. Whether that survives a change of split is the reference
+# section's question (next).
 
 # %%
 summary_inside = summarize(split_rows, INSIDE_METRICS)
@@ -469,6 +489,127 @@ for m in INSIDE_METRICS:
     assert verdict([-d for d in strong_inside[m]]) == HOLDS, (m, strong_inside[m])
 assert avg(strong_inside["inside_cifar"]) < avg(strong_inside["inside_digits"])
 assert avg(inside_d["C+1 (paper)"]["inside_cifar"]) < 0
+
+# %% [markdown]
+# ## The reference scale: ten other splits, every image (stored results)
+# Everything above is **this run (teaching size)**: four splits, 2,100 training images each. Four
+# splits are few, and they were the first four the chapter drew: a claim that holds on them may
+# not hold on the next split. The **stored reference results** below answer the same questions
+# on ten *other* random splits (split seeds 10-19), with every training image of the seven digits,
+# a two-hidden-layer MLP, every test image of the unseen sets, and two training seeds per split (no
+# two splits share initial weights). Each loss got the same tuning budget: its learning rate
+# picked from the same grid by accuracy on a tenth of the training images of one more split,
+# held out from training (never on test data).
+#
+# A verdict here is about the **distribution over splits**: per split, the mean over its two
+# seeds of the paired difference (C+1 minus CE, same split, same seed); the course's rule is then
+# applied to the ten split means. The per-split figure shows both seeds of every split, so the
+# spread within a split (initial weights, batch order) can be read beside the spread between
+# splits (which digits play which part). The CE baseline must first reach its credibility bar
+# (printed).
+
+# %%
+stored = load_results("02_open_set_mnist")
+if stored is None:
+    print("This copy has no results/02_open_set_mnist.json: only the teaching-size run above.")
+else:
+    print("stored reference results:", describe_provenance(stored))
+    for name, (measured, bar) in credibility(stored).items():
+        print(f"  baseline {name}: {100 * measured:.2f} % (bar {100 * bar:.0f} %)")
+    tune = [r for r in stored["runs"] if r["job"]["stage"] == "tune"]
+    print("learning rate by validation accuracy (split "
+          f"{stored['params']['tune_split_seed']}, held-out tenth of the training images):")
+    for name in STUDY_LOSSES:
+        cells = [f"lr {r['job']['lr']:g}: {100 * r['metrics']['val_acc']:.2f} %" for r in tune
+                 if r["job"]["loss"] == name]  # fmt: skip
+        print(f"  {name:20s} " + ", ".join(cells) + f" -> {stored['params']['lr'][name]:g}")
+    ref_rows = study_rows(stored)
+    for s in stored["params"]["split_seeds"]:
+        print(f"split {s}: {draw_digit_split(s)}")
+    ref_metrics = [*study_metrics, *INSIDE_METRICS, "confident_cifar"]
+    print(f"\nmean ± std over {len(ref_rows) // len(STUDY_LOSSES)} runs (splits x seeds), in %")
+    print(metric_table(summarize(ref_rows, ref_metrics), ref_metrics))
+    ref_split = per_split_differences(ref_rows, "CE", ref_metrics)
+    ref_over = {name: {m: over_splits(per_m[m]) for m in ref_metrics}
+                for name, per_m in ref_split.items()}  # fmt: skip
+    print(f"\nover the {len(stored['params']['split_seeds'])} splits (each "
+          "the mean of its seeds' pairs): mean difference to CE in points [95 % interval], "
+          "splits up")
+    print(paired_table(ref_over, ref_metrics, "CE"))
+
+# %%
+if stored is not None:
+    shown_ref = ["recall_digits", "recall_fashion", "recall_cifar", "auroc_cifar", "coi_acc"]
+    ref_figure = {}
+    for name, short in [("C+1 (paper)", "paper"), ("C+1 alpha=1 beta=1", "a=b=1")]:
+        ref_figure.update({f"{short}: {m}": ref_over[name][m] for m in shown_ref})
+        ref_figure[f"{short}: -inside_cifar"] = [-d for d in ref_over[name]["inside_cifar"]]
+    plot_paired_intervals(ref_figure, scale=100, unit="points", pair="split",
+                          title="Reference scale: C+1 minus CE (paper: alpha = 0.1, beta = "
+                                "1e-4; a=b=1: alpha = beta = 1)\na dot per digit split; "
+                                "-inside: fewer photos inside the class balls")  # fmt: skip
+    plt.show()
+    digits_of = {s: "".join(map(str, draw_digit_split(s).coi))
+                 for s in stored["params"]["split_seeds"]}  # fmt: skip
+    by_split = {f"{name}: {m}": {f"{s}\n{digits_of[s]}": v for s, v in ref_split[name][m].items()}
+                for name in ref_split for m in ("recall_cifar", "inside_cifar")}  # fmt: skip
+    plot_split_spread(by_split, title="Reference scale, per split (tick: split seed and its "
+                      "classes of interest): C+1 minus CE on photos, a dot per seed; band = 95 % "
+                      "interval over splits")  # fmt: skip
+    plt.show()
+    per_run = {(r["loss"], r["split"], r["seed"]): r for r in ref_rows}
+    photo_lines = [[s, seed, digits_of[s], *(f"{100 * per_run[name, s, seed][m]:.1f}"
+                    for name, m in [("CE", "recall_cifar"), ("CE", "auroc_cifar"),
+                                    ("CE", "confident_cifar"), ("C+1 (paper)", "recall_cifar"),
+                                    ("C+1 alpha=1 beta=1", "recall_cifar")])]
+                   for (loss, s, seed) in per_run if loss == "CE"]  # fmt: skip
+    print("photos per split and seed, in %: CE's recall, AUROC and share named a digit at "
+          "p > 0.9; recall of C+1 (paper) and of alpha = beta = 1")  # fmt: skip
+    print(text_table(["split", "seed", "CoI", "CE recall", "CE AUROC", "CE confident",
+                      "paper recall", "a=b=1 recall"], photo_lines))  # fmt: skip
+
+# %% [markdown]
+# What the reference scale says (asserted below on the stored runs; the numbers are printed
+# above):
+#
+# 1. **The CE baseline is credible**: with every training image the MLP reaches its bar on the
+#    classes of interest on every split, and neither C+1 weighting costs accuracy.
+# 2. **$L_{compact}$ compacts** the classes of interest on every split: this claim holds at
+#    both scales.
+# 3. **Calling unseen background background.** With $\alpha = \beta = 1$ C+1 does so more than
+#    CE over the ten splits (the mean of the three kinds), mostly through clothes and photos; its
+#    gain on the *near* background, the held-out digits, is not decided. At the paper's weights
+#    the average points the same way but the interval of the split means still contains 0.
+# 4. **Photos depend on the split, and on the seed.** On most splits CE already calls nearly
+#    every photo background and there is little to gain; the average gain comes from the few
+#    splits where CE names digits for many photos. And it is not guaranteed even there: on one
+#    (split, seed) pair C+1 with $\alpha = \beta = 1$ calls far *fewer* photos background than
+#    CE and puts more of them inside the class balls, while the other seed of the same split
+#    gains a lot (per-split figure and table). The spread within a split can be as large as the
+#    effect: a photo claim measured on four splits, or on one seed, is a claim about those runs.
+# 5. **Sec. 3.5 does not carry over**: a sizeable share of the unseen background, above all the
+#    held-out digits, still lies inside a class ball under every loss.
+
+# %%
+if stored is not None:
+    compact_ref = paired_verdict([-d for d in ref_over["C+1 (paper)"]["coi_spread"]])
+    assert compact_ref.verdict == HOLDS and compact_ref.up == compact_ref.n, compact_ref
+    unseen_ref = {}
+    for name in ref_over:
+        assert paired_verdict(ref_over[name]["coi_acc"]).low > -0.01, name
+        unseen_ref[name] = paired_verdict([statistics.mean(v) for v in
+                                           zip(*(ref_over[name][m] for m in recalls))])  # fmt: skip
+    strong_ref = ref_over["C+1 alpha=1 beta=1"]
+    assert unseen_ref["C+1 alpha=1 beta=1"].verdict == HOLDS
+    assert paired_verdict(strong_ref["recall_digits"]).low < 0  # the near background: undecided
+    assert paired_verdict(strong_ref["recall_fashion"]).verdict == HOLDS
+    assert unseen_ref["C+1 (paper)"].mean > 0 and unseen_ref["C+1 (paper)"].low < 0
+    strong_split = ref_split["C+1 alpha=1 beta=1"]
+    pairs = zip((d for per in strong_split["recall_cifar"].values() for d in per),
+                (d for per in strong_split["inside_cifar"].values() for d in per))  # fmt: skip
+    assert any(gain < -0.1 and inside > 0 for gain, inside in pairs)  # a pair that goes wrong
+    ce_inside = summarize(ref_rows, ["inside_digits"])["CE"]["inside_digits"][0]
+    assert ce_inside > 2 * ALLOWED_INSIDE, ce_inside
 
 # %% [markdown]
 # ## Ablation in the shape of the paper's Tables 1–4
@@ -541,25 +682,34 @@ assert abs(ma["coi_spread"][0] / learnable["coi_spread"][0] - 1) < 0.25
 # %% [markdown]
 # ## What we measured vs the paper
 #
-# The table is rendered from this run, and the cell checks that `CLAIMS.md` lists the same
-# verdicts (the numbers move a little from one CPU to the next; the verdicts do not, except where
-# the ledger lists two). How each claim is measured:
+# The ledger's verdicts on CE against C+1 (the first four rows) come from the **stored reference
+# results**: ten random digit splits with every training image, each verdict over the ten split
+# means. The Table 4 row comes from **this run (teaching size)**, the only place the chapter
+# sweeps $\beta$; the teaching-size verdicts of the other rows are printed under the table for
+# comparison. The cell checks that `CLAIMS.md` lists the same verdicts. How each claim is
+# measured:
 #
-# * **separates the background better than CE**: in each of the 12 (split, seed) pairs, the
-#   recall of the unseen background averaged over its three kinds (held-out digits, clothes,
-#   photos), C+1 minus CE; each kind's own interval is in the "ours" column;
-# * **compact classes**: `coi_spread`, CE minus C+1 at the paper's weights, same pairs;
+# * **separates the background better than CE**: the recall of the unseen background averaged
+#   over its three kinds (held-out digits, clothes, photos), C+1 minus CE, paired by (split,
+#   seed), averaged over each split's seeds; each kind's own interval is in the "ours" column;
+# * **compact classes**: `coi_spread`, CE minus C+1 at the paper's weights, the same way;
 # * **Sec. 3.5** is no comparison of two losses: each run of the C+1 loss at the paper's weights
 #   gives one number, the share of its unseen background (the three kinds averaged) *outside*
-#   every class ball minus 95 % — our generous reading of the paper's "close to 1" — and the rule
-#   is applied to these 12 numbers;
+#   every class ball minus 95 % — our generous reading of the paper's "close to 1" — averaged
+#   per split, and the rule is applied to the split means;
 # * **Table 4**: first split, $\beta = 10^{-4}$ minus $\beta = 10^{-3}$ per seed, on the same
 #   averaged recall.
 #
-# The paper measures mIoU on VOC, another task and metric, so no verdict compares effect sizes.
+# The paper measures mIoU on PASCAL VOC 2012 segmentation (DeepLabV3+ on a ResNet-50, 20K
+# iterations), another task and metric, so no verdict compares effect sizes. Even the reference
+# scale cannot reach that setting here: VOC segmentation needs a pretrained backbone and GPU days
+# this course has not got. What is different, and why a verdict could differ there: in VOC the
+# background is a *pixel* class made of many kinds of stuff, seen in every image, and the losses
+# act on 2,048-D features of a deep network; here the background is three digits and the
+# features come from a small MLP. A loss that rejects novel digits here need not help VOC's
+# pixels, and the reverse.
 
 # %%
-ALLOWED_INSIDE = 0.05  # "p close to 1" read as: at least 95 % of the unseen background outside
 
 
 def unseen_mean(per_metric, metrics):
@@ -586,7 +736,7 @@ spread_cells = {name: "{:.1f} ± {:.1f}".format(*(100 * v for v in values["coi_s
                 for name, values in summarize(split_rows, ["coi_spread"]).items()}  # fmt: skip
 beta_change = max(abs(d) for name in ["C+1 moving average", "beta=1e-3"] for m in outcomes
                   for d in paired[name][m])  # fmt: skip
-claims = [
+teaching_claims = [
     Claim("02-paper-weights", "The C+1 loss at the paper's weights (moving-average centres, "
           "alpha = 0.1, beta = 1e-4) separates the background better than CE",
           "+1.42 mIoU on VOC 2012 (Table 1: 75.93 -> 77.35)",
@@ -621,8 +771,15 @@ claims = [
           f"every table metric by at most {100 * beta_change:.2f} points per seed",
           ev_beta.verdict),
 ]  # fmt: skip
-display(claims_markdown(claims))
-check_ledger(claims, "02_open_set_mnist")
+if stored is not None:
+    claims = [*reference_claims(stored), teaching_claims[-1]]  # Table 4: this run
+    display(claims_markdown(claims))
+    print("this run (teaching size), the same claims over its four splits:")
+    for c in teaching_claims[:-1]:
+        print(f"  {c.id}: {c.verdict}")
+    check_ledger(claims, "02_open_set_mnist")
+else:  # an installed copy without results/: the live run only, not compared with the ledger
+    display(claims_markdown(teaching_claims))
 
 # %% [markdown]
 # ## Try this
