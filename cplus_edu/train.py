@@ -37,10 +37,13 @@ from cplus_edu.utils import default_device, progress_disabled, seed_everything
 
 @dataclass
 class History:
-    """Epoch-mean loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``."""
+    """Epoch-mean loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``; and
+    ``metrics[name][i]``, what an ``on_epoch_end`` callback records (a validation score), saved
+    in the checkpoints with the rest so a resumed run keeps its learning curve."""
 
     loss: list[float] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -100,6 +103,14 @@ def _make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
 
 
+def _make_schedule(name: str | None, opt: torch.optim.Optimizer, epochs: int):
+    if name is None:
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    raise ValueError(f"schedule must be 'cosine' or None, got {name!r}")
+
+
 def fit(
     model: nn.Module,
     loss_fn: Callable,
@@ -110,6 +121,7 @@ def fit(
     lr: float = 1e-2,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
+    schedule: str | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool | None = None,
@@ -122,10 +134,14 @@ def fit(
     ``data`` is a ``(x, y)`` pair of tensors, a tuple ``(x, y1, y2, ...)`` when the loss takes
     several targets, or a ``Dataset`` of such tuples. Parameters of the loss
     (learnable centres) are optimised with the model's. ``progress=None`` shows a tqdm bar unless
-    running under CI. With ``checkpoint`` set, model, loss, optimizer and history are saved after
+    running under CI. ``schedule="cosine"`` anneals the learning rate from ``lr`` to 0 over the
+    epochs (``CosineAnnealingLR``, stepped once per epoch); ``None`` keeps it constant. With
+    ``checkpoint`` set, model, loss, optimizer and history are saved after
     every epoch, and a later call with the same path resumes after the last saved epoch.
     ``threads`` torch threads are used during the run (``None``: torch's current setting; the
     default suits the chapters' tiny models, pass ``None`` for a large one).
+    ``on_epoch_end(epoch, model, history)`` runs after each epoch, before the checkpoint is saved
+    (what it writes into ``history.metrics`` is saved too).
     Returns the ``History`` of epoch-mean losses and loss terms.
     """
     with torch_threads(threads):
@@ -138,6 +154,7 @@ def fit(
             lr=lr,
             optimizer=optimizer,
             weight_decay=weight_decay,
+            schedule=schedule,
             seed=seed,
             device=device,
             progress=progress,
@@ -156,6 +173,7 @@ def _fit(
     lr,
     optimizer,
     weight_decay,
+    schedule,
     seed,
     device,
     progress,
@@ -180,6 +198,7 @@ def _fit(
     if isinstance(loss_fn, nn.Module):
         params += [p for p in loss_fn.parameters() if p.requires_grad]
     opt = _make_optimizer(optimizer, params, lr, weight_decay)
+    scheduler = _make_schedule(schedule, opt, epochs)
     history = History()
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
@@ -188,6 +207,8 @@ def _fit(
         if isinstance(loss_fn, nn.Module):
             loss_fn.load_state_dict(state["loss_fn"])
         opt.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
         generator.set_state(state["generator"])
         start = state["epoch"]
@@ -214,19 +235,23 @@ def _fit(
         for name, value in term_sums.items():
             history.terms.setdefault(name, []).append(value / count)
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, loss_fn, opt, history, generator, epoch + 1)
+        if scheduler is not None:
+            scheduler.step()
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, history)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, loss_fn, opt, scheduler, history, generator,
+                             epoch + 1)  # fmt: skip
     model.eval()
     return history
 
 
-def _save_checkpoint(path, model, loss_fn, opt, history, generator, epoch) -> None:
+def _save_checkpoint(path, model, loss_fn, opt, scheduler, history, generator, epoch) -> None:
     state = {
         "model": model.state_dict(),
         "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else {},
         "optimizer": opt.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "history": history,
         "generator": generator.get_state(),
         "epoch": epoch,

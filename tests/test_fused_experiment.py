@@ -14,7 +14,7 @@ from cplus_edu.experiments import (
     run_fused_experiment,
     segmentation_scores,
 )
-from cplus_edu.experiments.fused import METHODS, FusedResults
+from cplus_edu.experiments.fused import METHODS, SeedRuns
 
 
 def test_scenes_shapes_kinds_and_determinism():
@@ -91,7 +91,7 @@ def test_tiny_run_end_to_end():
 
 def _fake_results(softmax_miou, fused_miou):
     runs = {"softmax": {"mIoU": softmax_miou}, "fused": {"mIoU": fused_miou}}
-    return FusedResults(FusedConfig(), runs, [], None, None, {}, {})
+    return SeedRuns(runs, [])
 
 
 def test_describe_pair_reads_the_paired_differences_with_the_shared_rule():

@@ -35,24 +35,26 @@
 # on synthetic scenes made so that small and thin objects are hard, and checks what holds.
 
 # %% [markdown]
-# ## Parameters
-# Teaching size: five seeds of two small training runs each; the last cell prints how long the
-# chapter took. `PAPER_SCALE = True` trains longer on more scenes.
+# ## Two scales: this run and the stored reference results
+# The chapter trains live at **teaching size**: five seeds of two small training runs each, about
+# two minutes on a laptop CPU (the last cell prints how long it took). At that budget the fused
+# nets learn more slowly than the softmax nets, so the live run compares two losses *before*
+# one of them has finished learning. The **reference scale** (`SCALE = "reference"`, the
+# parameters in `cplus_edu/experiments/fused.py`) compares them at convergence: more epochs
+# with a cosine learning-rate schedule, and the same small learning-rate grid for each loss,
+# each loss's rate picked on validation scenes. It was run once with
+# `python -m cplus_edu.experiments run 06_fused_loss --scale reference` and its results are
+# stored in `results/06_fused_loss.json`; the chapter shows them after the live run, and the
+# claims ledger's verdicts come from them.
 
 # %% tags=["parameters"]
-SEEDS = (0, 1, 2, 3, 4)  # one softmax run and one fused run per seed (same init, data, budget)
-SIZE = 48  # image side, pixels
-N_TRAIN = 384
-N_VAL = 32  # picks the objectness weight of the "tuned" POS-CRF
-N_TEST = 64
-EPOCHS = 10
-WIDTH = 16  # channels of the tiny FCN
-WS = 0.5  # fused loss: WS * CE + (1 - WS) * positive-sharing (the slides' best is near 0.5)
-PAPER_SCALE = False
+SCALE = "teaching"  # or "reference": the stored results' sizes, run live (several minutes)
 
 # %%
-if PAPER_SCALE:
-    N_TRAIN, N_TEST, EPOCHS, WIDTH = 2048, 256, 30, 32
+from cplus_edu.experiments.reference import describe_provenance, load_results, scale_params
+
+P = scale_params("06_fused_loss", SCALE)
+P
 
 # %%
 import statistics
@@ -67,27 +69,37 @@ import cplus_edu
 from cplus_edu.crf import dense_crf, densecrf_available
 from cplus_edu.data import make_segmentation_scenes
 from cplus_edu.experiments import (
-    Claim,
-    FusedConfig,
     check_ledger,
     claims_markdown,
     describe_pair,
     example_columns,
-    paired_verdict,
     pos_crf_changes,
     results_table,
     run_fused_experiment,
 )
+from cplus_edu.experiments.fused import (
+    credibility,
+    fused_claims,
+    fused_config,
+    learning_curves,
+    picked_lrs,
+    reference_claims,
+    reference_runs,
+)
 from cplus_edu.losses import FusedLoss, PositiveSharingLoss
 from cplus_edu.viz import (
+    plot_learning_curves,
     plot_p0_histograms,
+    plot_paired_differences,
     plot_pixel_loss,
     plot_recall_by_kind,
     plot_segmentation_panels,
 )
 
 START = time.perf_counter()
-cplus_edu.seed_everything(SEEDS[0])
+config = fused_config(P)  # the live run: the middle learning rate of the scale's grid
+WS = config.ws  # fused loss: WS * CE + (1 - WS) * positive-sharing (the slides' best is near 0.5)
+cplus_edu.seed_everything(config.seeds[0])
 print("dense CRF back end:", "pydensecrf2" if densecrf_available() else "readable PyTorch CRF")
 
 # %% [markdown]
@@ -100,9 +112,8 @@ print("dense CRF back end:", "pydensecrf2" if densecrf_available() else "readabl
 # classes.
 
 # %%
-config = FusedConfig(size=SIZE, n_train=N_TRAIN, n_val=N_VAL, n_test=N_TEST, epochs=EPOCHS,
-                     width=WIDTH, ws=WS, seeds=tuple(SEEDS))  # fmt: skip
-examples = make_segmentation_scenes(4, SIZE, seed=7, object_saturation=config.object_saturation)
+examples = make_segmentation_scenes(4, config.size, seed=7,
+                                    object_saturation=config.object_saturation)  # fmt: skip
 plot_segmentation_panels(
     examples.images,
     {"classes": examples.labels, "kind: red large, blue thin, green small": examples.kinds},
@@ -171,7 +182,7 @@ pixel_view.layout.height = "330px"
 display(widgets.VBox([ws_slider, pixel_view]))
 
 # %% [markdown]
-# ## Training: softmax CE against the fused loss
+# ## This run (teaching size): softmax CE against the fused loss
 # For each seed, two `TinyFCN`s (dilated 3×3 convolutions, no pooling) with the same
 # initialisation, data order and budget, one per loss. On the test scenes each net's softmax is
 # also post-processed by a dense CRF (Gaussian + bilateral Potts kernels), with and without the
@@ -186,7 +197,7 @@ print(results_table(results))
 print("objectness weight picked on validation, per seed:", results.tuned_weights)
 
 # %% [markdown]
-# ## What the numbers support
+# ## What this run's numbers support (teaching size)
 # Paired differences (same seed, same scenes, same initialisation), in points: the mean, the
 # 95 % interval of the mean that the course's one verdict rule reads
 # (`cplus_edu/experiments/verdicts.py`), and on how many seeds the second method is ahead.
@@ -352,40 +363,96 @@ display(widgets.VBox([widgets.HBox([scene_box, strength_slider]),
                       widgets.HBox([pos_box, weight_box]), crf_view]))  # fmt: skip
 
 # %% [markdown]
-# ## What we measured vs the paper
-# The slides' numbers are PASCAL VOC 2012 val with FCN-8s; ours are this run's teaching-size
-# runs (synthetic scenes, a 4-layer FCN, the seeds in the parameters cell). Each verdict is the
-# course's one rule on the paired per-seed differences (positive = the slides' direction). The
-# effects are on different data, so only their direction is compared, not their size.
-
+# ## The reference scale: both losses at convergence (stored results)
+# Everything above is this run at teaching size. The stored reference results
+# (`results/06_fused_loss.json`) trained every seed and loss at each rate of the learning-rate
+# grid for the reference number of epochs, with a cosine schedule (the rate falls to 0 at the
+# last epoch, so the last epoch is the end of training, not a random point of a noisy curve).
+# **Each loss gets the same tuning budget**: its rate is the one of the grid whose last-epoch
+# mIoU on the *validation* scenes, averaged over the seeds, is highest; the test scenes never
+# choose. The provenance line says when, where, and how long it took.
 
 # %%
-def claim(id, text, paper, a, b, metric, extra=""):
-    ours, found = describe_pair(results, a, b, metric)
-    return Claim(id, text, paper, ours + extra, found.verdict)
+data = load_results("06_fused_loss")
+if data is None:
+    print("no stored reference results in this copy (results/06_fused_loss.json): the rest of "
+          "the chapter shows this run only, and the ledger is not checked")  # fmt: skip
+else:
+    print(describe_provenance(data))
+    lrs = picked_lrs(data)
+    grid, seeds = data["params"]["lr_grid"], data["params"]["seeds"]
+    print(f"{data['params']['epochs']} epochs, {data['params']['schedule']} schedule, "
+          f"{data['params']['n_train']} training scenes, {len(seeds)} seeds")  # fmt: skip
+    print("last-epoch validation mIoU (mean over seeds) per learning rate; * = picked:")
+    for loss in ("softmax", "fused"):
+        cells = []
+        for lr in grid:
+            curves = learning_curves(data, {"softmax": lr, "fused": lr})[loss]
+            mean = statistics.fmean(c[-1] for c in curves)
+            cells.append(f"lr {lr:g}: {mean:5.1f}{'*' if lr == lrs[loss] else ' '}")
+        print(f"  {loss:<8s} " + "   ".join(cells))
+    print("\ncredibility (measured, bar): both losses converged")
+    for name, (measured, bar) in credibility(data).items():
+        print(f"  {name}: {measured:.1f} (bar {bar:g})")
+        assert measured >= bar, name
 
+# %% [markdown]
+# The learning curves at the picked rates: validation mIoU after every epoch, each seed a thin
+# line. The fused nets climb out of the "objects found, classes guessed" plateau later than the
+# softmax nets; the question at convergence is where both curves end.
 
-softmax = results.runs["softmax"]
-softmax_gap = paired_verdict([a - b for a, b in zip(softmax["recall large"],
-                                                    softmax["recall small+thin"])])  # fmt: skip
-claims = [
-    claim("06-fused-miou", "fused loss (Ws = Wp = 0.5) raises mIoU over softmax CE",
-          "62.91 → 63.35", "softmax", "fused", "mIoU"),
-    claim("06-crf", "a dense CRF on the fused net's softmax raises mIoU", "63.35 → 66.42",
-          "fused", "fused + CRF", "mIoU"),
-    claim("06-pos-crf", "the objectness unary (POS-CRF) adds over the plain CRF (mIoU)",
-          "66.42 → 66.71", "fused + CRF", "fused + POS-CRF (tuned)", "mIoU",
-          f" (weight picked on validation: {results.tuned_weights}; at weight 1: "
-          f"{evidence['fused + CRF', 'fused + POS-CRF', 'mIoU'].describe(digits=2)})"),
-    claim("06-fg-recall", "foreground recall: softmax + CRF → fused + POS-CRF", "74.98 → 77.15",
-          "softmax + CRF", "fused + POS-CRF (tuned)", "recall"),
-    claim("06-small-objects", "softmax loses small and thin objects; the fused loss recovers them "
-          "(recall on small + thin objects)", "figures only", "softmax", "fused",
-          "recall small+thin",
-          f" (softmax: large minus small + thin recall {softmax_gap.describe()})"),
-]  # fmt: skip
+# %%
+if data is not None:
+    plot_learning_curves(learning_curves(data), ylabel="validation mIoU, %",
+                         title="Stored reference runs: validation mIoU per epoch "
+                         f"(softmax at lr {lrs['softmax']:g}, fused at lr {lrs['fused']:g})")  # fmt: skip
+    plt.show()
+
+# %% [markdown]
+# The reference runs' test scores at the picked rates (mean ± std over the seeds), in the same
+# table as the live run's, and the paired per-seed differences with their 95 % interval (the
+# shared verdict rule; positive = the slides' direction).
+
+# %%
+if data is not None:
+    reference = reference_runs(data)
+    print(results_table(reference))
+    print("objectness weight picked on validation, per seed:", reference.tuned_weights)
+    plot_paired_differences(
+        {f"{b} − {a}: {metric}": reference.differences(a, b, metric)
+         for a, b, metric in comparisons},
+        unit="points",
+        title="Stored reference runs: paired per-seed differences (test scenes)",
+    )  # fmt: skip
+    plt.show()
+
+# %% [markdown]
+# **What the reference scale cannot show.** The slides' numbers are PASCAL VOC 2012 with FCN-8s,
+# a VGG16 backbone pretrained on ImageNet, images of about 500 × 375 pixels and 21 classes. We
+# have no VOC and no such backbone on a CPU budget: our scenes are 48 × 48 pixels with four
+# object classes written in a texture, and the net is a four-layer FCN trained from scratch. A
+# pretrained backbone starts *past* the "object first, class later" plateau (its features already
+# tell classes apart), which is where the two losses differ most here; and VOC's hard pixels are
+# object boundaries and cluttered scenes, which our scenes do not have. So a verdict here says
+# whether the mechanism works on a task built to need it, not whether the slides' +0.44 mIoU on
+# VOC is real: that difference is within what two VOC training runs of the same net can give.
+
+# %% [markdown]
+# ## What we measured vs the paper
+# The slides' numbers are PASCAL VOC 2012 val with FCN-8s; ours are the stored reference runs
+# (synthetic scenes, a 4-layer FCN, each loss at its picked learning rate). Each verdict is the
+# course's one rule on the paired per-seed differences (positive = the slides' direction). The
+# effects are on different data, so only their direction is compared, not their size. Without
+# stored results the table shows this run's (teaching-size) numbers instead.
+
+# %%
+if data is not None:
+    claims = reference_claims(data)
+else:
+    claims = fused_claims(results, "teaching")
 display(claims_markdown(claims))
-check_ledger(claims, "06_fused_loss")
+if data is not None:
+    check_ledger(claims, "06_fused_loss")
 print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
