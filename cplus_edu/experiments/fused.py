@@ -330,7 +330,8 @@ def fused_claims(results: SeedRuns, scale: str = "teaching", note: str = "") -> 
 
 # ---------------------------------------------------------------------------------------------
 # The two scales (cplus_edu/experiments/reference.py). The reference scale compares the losses
-# at convergence: more epochs with a cosine learning-rate schedule, each loss at its own rate,
+# at convergence: more steps (batches of 8, twice the teaching size's steps per epoch, for the
+# same compute per epoch) and a cosine learning-rate schedule, each loss at its own rate,
 # picked from the same grid in the same way: train it at every rate of the grid on one tuning
 # seed (not one of the compared seeds) and keep the rate with the best last-epoch mIoU on the
 # validation scenes; the test scenes never choose. The picked rates are written into
@@ -340,11 +341,13 @@ def fused_claims(results: SeedRuns, scale: str = "teaching", note: str = "") -> 
 LOSSES = ("softmax", "fused")
 SCALES = {
     "teaching": {"size": 48, "n_train": 384, "n_val": 32, "n_test": 64, "epochs": 10,
-                 "width": 16, "ws": 0.5, "seeds": [0, 1, 2, 3, 4], "schedule": None,
+                 "batch_size": 16, "width": 16, "ws": 0.5, "seeds": [0, 1, 2, 3, 4],
+                 "schedule": None,
                  "lr_grid": [0.005], "tuning_seed": None,
                  "lr": {"softmax": 0.005, "fused": 0.005}},
-    "reference": {"size": 48, "n_train": 384, "n_val": 64, "n_test": 128, "epochs": 30,
-                  "width": 16, "ws": 0.5, "seeds": [0, 1, 2, 3, 4], "schedule": "cosine",
+    "reference": {"size": 48, "n_train": 384, "n_val": 64, "n_test": 128, "epochs": 20,
+                  "batch_size": 8, "width": 16, "ws": 0.5, "seeds": [0, 1, 2, 3, 4],
+                  "schedule": "cosine",
                   "lr_grid": [0.0025, 0.005, 0.01], "tuning_seed": 10,
                   "lr": {"softmax": 0.005, "fused": 0.005}},
 }  # fmt: skip
@@ -360,6 +363,7 @@ def fused_config(params: dict) -> FusedConfig:
     """The ``FusedConfig`` of a scale's ``params`` (each loss at its rate ``params["lr"]``)."""
     return FusedConfig(size=params["size"], n_train=params["n_train"], n_val=params["n_val"],
                        n_test=params["n_test"], epochs=params["epochs"], width=params["width"],
+                       batch_size=params["batch_size"],
                        ws=params["ws"], seeds=tuple(params["seeds"]), schedule=params["schedule"],
                        lr=params["lr"]["softmax"], fused_lr=params["lr"]["fused"])  # fmt: skip
 

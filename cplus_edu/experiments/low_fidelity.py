@@ -198,65 +198,84 @@ def per_seed(rows: list[dict], metric: str, **where) -> dict[int, float]:
     return chosen
 
 
+COLLAPSE = "CE clean - CE at p = 0.5 (F_beta)"
+ROBUST = "CAS - CE at p = 0.5 (F_beta)"
+CAS_DROP = "CAS at p = 0.5 - CAS clean (F_beta)"
+BETWEEN = "CACE inside [CE, CAS] at p = 0.5 (MAE margin)"
+REGIONS_WIN = "worse region loss - CE on ids (ARI)"
+CAS_VS_DISC = "CAS - discriminative (ARI)"
+
+
+def paired_differences(saliency_rows: list[dict], mosaic_rows: list[dict]) -> dict[str, list]:
+    """The per-seed differences the chapter's verdicts read, signed so that positive is the
+    paper's way (MAE negated), from the rows of `saliency_study` and `segmentation_study`."""
+    seeds = sorted({r["seed"] for r in saliency_rows})
+    levels = [r["p"] for r in saliency_rows]
+    clean, worst = min(levels), max(levels)
+    fb = {m: per_seed(saliency_rows, "f_beta", model=m[0], p=m[1]) for m in
+          [("CE", clean), ("CE", worst), ("CAS", clean), ("CAS", worst)]}  # fmt: skip
+    mae = {m: per_seed(saliency_rows, "mae", model=m, p=worst) for m in ("CE", "CACE", "CAS")}
+    ari = {name: per_seed(mosaic_rows, "ari", model=name) for name in mosaic_losses()}
+    return {
+        COLLAPSE: [fb["CE", clean][s] - fb["CE", worst][s] for s in seeds],
+        ROBUST: [fb["CAS", worst][s] - fb["CE", worst][s] for s in seeds],
+        CAS_DROP: [fb["CAS", worst][s] - fb["CAS", clean][s] for s in seeds],
+        BETWEEN: [between_margin(-mae["CE"][s], -mae["CACE"][s], -mae["CAS"][s]) for s in seeds],
+        REGIONS_WIN: [min(ari["CAS"][s], ari["discriminative"][s]) - ari["CE on region ids"][s]
+                      for s in seeds],
+        CAS_VS_DISC: [ari["CAS"][s] - ari["discriminative"][s] for s in seeds],
+    }  # fmt: skip
+
+
 def low_fidelity_claims(saliency_rows: list[dict], mosaic_rows: list[dict],
                         scale: str = "teaching") -> list[Claim]:  # fmt: skip
     """The chapter's five ledger claims from the rows of `saliency_study` and
     `segmentation_study` (the live run's, or the stored reference runs'), each verdict by the
-    shared rule on the per-seed differences, signed so that positive is the paper's way."""
-    seeds = sorted({r["seed"] for r in saliency_rows})
+    shared rule on the `paired_differences`."""
     levels = [r["p"] for r in saliency_rows]
     clean, worst = min(levels), max(levels)
-    keys = [("CE", clean), ("CE", worst), ("CAS", clean), ("CAS", worst), ("CACE", worst)]
-    fb = {k: per_seed(saliency_rows, "f_beta", model=k[0], p=k[1]) for k in keys}
-    mae = {k: per_seed(saliency_rows, "mae", model=k[0], p=k[1]) for k in keys}
-    ari = {name: per_seed(mosaic_rows, "ari", model=name) for name in mosaic_losses()}
-    cas_segments = statistics.fmean(per_seed(mosaic_rows, "segments", model="CAS").values())
+    d = paired_differences(saliency_rows, mosaic_rows)
+    collapse = paired_verdict(d[COLLAPSE], paper_effect=0.958 - 0.691)
+    robust = paired_verdict(d[ROBUST], paper_effect=0.920 - 0.691)
+    cas_drop = paired_verdict(d[CAS_DROP])
+    between = paired_verdict(d[BETWEEN], paper_effect=between_margin(-0.140, -0.076, -0.038))
+    regions_win = paired_verdict(d[REGIONS_WIN])
+    cas_vs_disc = paired_verdict(d[CAS_VS_DISC])
+
+    def level(model, p, metric="f_beta"):
+        return f"{statistics.fmean(per_seed(saliency_rows, metric, model=model, p=p).values()):.3f}"
+
+    def mean_of(name, metric="ari"):
+        return statistics.fmean(per_seed(mosaic_rows, metric, model=name).values())
+
     true_count = statistics.fmean(r["true segments"] for r in mosaic_rows)
-
-    def diff(a, b):
-        return [a[s] - b[s] for s in seeds]
-
-    def level(key, table=fb):
-        return f"{statistics.fmean(table[key].values()):.3f}"
-
-    def mean_ari(name):
-        return f"{statistics.fmean(ari[name].values()):.3f}"
-
-    collapse = paired_verdict(diff(fb["CE", clean], fb["CE", worst]), paper_effect=0.958 - 0.691)
-    robust = paired_verdict(diff(fb["CAS", worst], fb["CE", worst]), paper_effect=0.920 - 0.691)
-    cas_drop = paired_verdict(diff(fb["CAS", worst], fb["CAS", clean]))
-    between = paired_verdict(  # MAE, negated so that higher is better
-        [between_margin(-mae["CE", worst][s], -mae["CACE", worst][s], -mae["CAS", worst][s])
-         for s in seeds], paper_effect=between_margin(-0.140, -0.076, -0.038))  # fmt: skip
-    regions_win = paired_verdict([min(ari["CAS"][s], ari["discriminative"][s])
-                                  - ari["CE on region ids"][s] for s in seeds])  # fmt: skip
-    cas_vs_disc = paired_verdict(diff(ari["CAS"], ari["discriminative"]))
-    n = f"{len(seeds)} seeds"
+    n = f"{len(d[COLLAPSE])} seeds"
     claims = [
         ("05-ce-collapses", "CE collapses with region labels flipped at p = 0.5",
          "ResNet-CE F_beta 0.958 -> 0.691, MAE 0.030 -> 0.140 (MSRA-B)",
-         f"F_beta {level(('CE', clean))} -> {level(('CE', worst))}, MAE "
-         f"{level(('CE', clean), mae)} -> {level(('CE', worst), mae)}; drop "
+         f"F_beta {level('CE', clean)} -> {level('CE', worst)}, MAE "
+         f"{level('CE', clean, 'mae')} -> {level('CE', worst, 'mae')}; drop "
          f"{collapse.describe(digits=3)} ({n})", collapse.verdict),
         ("05-cas-robust", "CAS holds at p = 0.5 where CE collapses, about as with clean labels",
          "ResNet-CAS F_beta 0.920 at p = 0.5 (clean 0.985), CE 0.691",
-         f"CAS trained on the same noisy maps: F_beta {level(('CAS', worst))} (clean "
-         f"{level(('CAS', clean))}); CAS - CE at p = 0.5 {robust.describe(digits=3)}; CAS p = "
+         f"CAS trained on the same noisy maps: F_beta {level('CAS', worst)} (clean "
+         f"{level('CAS', clean)}); CAS - CE at p = 0.5 {robust.describe(digits=3)}; CAS p = "
          f"0.5 - clean {cas_drop.describe(digits=3)} ({n})", robust.verdict),
         ("05-cace-between", "CACE lies between CE and CAS at p = 0.5",
          "ResNet-CACE F_beta 0.872, MAE 0.076",
-         f"CACE F_beta {level(('CACE', worst))}, MAE {level(('CACE', worst), mae)} (CE "
-         f"{level(('CE', worst), mae)}, CAS {level(('CAS', worst), mae)}); margin inside the "
+         f"CACE F_beta {level('CACE', worst)}, MAE {level('CACE', worst, 'mae')} (CE "
+         f"{level('CE', worst, 'mae')}, CAS {level('CAS', worst, 'mae')}); margin inside the "
          f"MAE interval {between.describe(digits=3)} ({n})", between.verdict),
         ("05-region-losses", "region losses segment from meaningless ids better than CE on the "
          "ids", "Table 4 (Rand index, covering)",
-         f"ARI CAS {mean_ari('CAS')}, discriminative {mean_ari('discriminative')}, CE "
-         f"{mean_ari('CE on region ids')}; worse region loss - CE "
+         f"ARI CAS {mean_of('CAS'):.3f}, discriminative {mean_of('discriminative'):.3f}, CE "
+         f"{mean_of('CE on region ids'):.3f}; worse region loss - CE "
          f"{regions_win.describe(digits=3)} (texture mosaics, {n})", regions_win.verdict),
         ("05-cas-vs-discriminative", "CAS beats the discriminative loss on segmentation with an "
          "unknown number of regions", "VOC AP 0.71 vs 0.61 (Table 3)",
-         f"ARI CAS - discriminative {cas_vs_disc.describe(digits=3)}; CAS {cas_segments:.2f} "
-         f"segments per mosaic (true {true_count:.2f}) ({n})", cas_vs_disc.verdict),
+         f"ARI CAS - discriminative {cas_vs_disc.describe(digits=3)}; CAS "
+         f"{mean_of('CAS', 'segments'):.2f} segments per mosaic (true {true_count:.2f}) ({n})",
+         cas_vs_disc.verdict),
     ]  # fmt: skip
     return [Claim(*c[:4], verdict=c[4], scale=scale) for c in claims]
 

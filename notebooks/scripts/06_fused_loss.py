@@ -457,11 +457,12 @@ print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
 # ## Try this
-# 1. Set `WS = 0.8` (more CE, less positive-sharing) in the parameters cell and rerun: does the
-#    fused net catch up with softmax, and does its small-object recall pass it? Watch the paired
-#    differences, not the means (one collapsed seed moves a mean a lot).
-# 2. Raise `EPOCHS` to 30: is the fused loss only slower to learn the classes, or does it end
-#    lower? Compare the `softmax` / `positive_sharing` terms in `results.histories["fused"]`.
+# 1. Add `P["ws"] = 0.8` (more CE, less positive-sharing) under `P = scale_params(...)` and
+#    rerun: does the fused net catch up with softmax, and does its small-object recall pass it?
+#    Watch the paired differences, not the means (one collapsed seed moves a mean a lot).
+# 2. Add `P["epochs"] = 20`: how many of the live fused nets leave the plateau? Compare with the
+#    stored learning curves, and the `softmax` / `positive_sharing` terms in
+#    `results.histories["fused"]`: which term falls when a net leaves it?
 # 3. Make the objects easier to tell from the background and harder to classify: pass
 #    `object_saturation=(0.05, 0.3)` via `FusedConfig` — the fused loss's argument is about
 #    foreground against background; see whether its "not background (small+thin)" number moves.
