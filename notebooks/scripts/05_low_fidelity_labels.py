@@ -77,7 +77,6 @@ from IPython.display import Markdown, display
 import cplus_edu
 from cplus_edu.data import flip_region_labels, make_saliency_scenes, make_texture_mosaics
 from cplus_edu.experiments import (
-    Claim,
     check_ledger,
     claims_markdown,
     format_table,
