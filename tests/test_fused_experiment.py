@@ -155,12 +155,12 @@ def _fake_reference(fused_lr_val, fused_final=(74.0, 73.0, 75.0, 72.0, 76.0)):
 def test_reference_picks_each_rate_on_validation_and_refuses_other_rates():
     from cplus_edu.experiments.fused import credibility, picked_lrs, reference_claims
 
-    picked = {0.0025: 60.0, 0.005: 70.0, 0.01: 72.0}
+    picked = {0.0025: 60.0, 0.005: 70.0, 0.01: 72.0, 0.02: 71.0}
     data = _fake_reference(picked)
     assert picked_lrs(data) == {"softmax": 0.005, "fused": 0.01}
     with pytest.raises(ValueError, match="tuning runs picked"):
         credibility(data)  # SCALES says fused at 0.005: the compared runs used another rate
-    data = _fake_reference({0.0025: 60.0, 0.005: 74.0, 0.01: 72.0})
+    data = _fake_reference({0.0025: 60.0, 0.005: 74.0, 0.01: 72.0, 0.02: 71.0})
     bars = credibility(data)
     assert bars["softmax test mIoU (mean over seeds)"] == (75.0, 70.0)
     assert bars["fused: lowest last-epoch validation mIoU of a seed"][0] == 72.0
