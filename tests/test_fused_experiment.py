@@ -130,7 +130,7 @@ def test_recall_plot_draws_every_seed_and_stays_in_range():
 def _fake_reference(fused_lr_val, fused_final=(74.0, 73.0, 75.0, 72.0, 76.0)):
     """A stored-results dict of the reference recipe's jobs with made-up metrics: the tuning
     runs' last validation mIoU per rate of the fused loss in ``fused_lr_val``, softmax best at
-    0.005."""
+    0.01."""
     from cplus_edu.experiments.fused import SCALES, jobs
 
     params = SCALES["reference"]
@@ -138,7 +138,7 @@ def _fake_reference(fused_lr_val, fused_final=(74.0, 73.0, 75.0, 72.0, 76.0)):
     for job in jobs(params):
         if job["role"] == "tuning":
             last = (fused_lr_val[job["lr"]] if job["loss"] == "fused"
-                    else 75.0 - 100 * abs(job["lr"] - 0.005))  # fmt: skip
+                    else 75.0 - 100 * abs(job["lr"] - 0.01))  # fmt: skip
         else:
             last = fused_final[job["seed"]] if job["loss"] == "fused" else 75.0
         curve = [40.0] * (params["epochs"] - 6) + [last - 0.5] * 5 + [last]
@@ -157,10 +157,10 @@ def test_reference_picks_each_rate_on_validation_and_refuses_other_rates():
 
     picked = {0.0025: 60.0, 0.005: 70.0, 0.01: 72.0, 0.02: 71.0}
     data = _fake_reference(picked)
-    assert picked_lrs(data) == {"softmax": 0.005, "fused": 0.01}
+    assert picked_lrs(data) == {"softmax": 0.01, "fused": 0.01}
     with pytest.raises(ValueError, match="tuning runs picked"):
         credibility(data)  # SCALES says fused at 0.005: the compared runs used another rate
-    data = _fake_reference({0.0025: 60.0, 0.005: 74.0, 0.01: 72.0, 0.02: 71.0})
+    data = _fake_reference({0.0025: 60.0, 0.005: 70.0, 0.01: 72.0, 0.02: 74.0})
     bars = credibility(data)
     assert bars["softmax test mIoU (mean over seeds)"] == (75.0, 70.0)
     assert bars["fused: lowest last-epoch validation mIoU of a seed"][0] == 72.0
@@ -168,4 +168,4 @@ def test_reference_picks_each_rate_on_validation_and_refuses_other_rates():
     assert gains == [pytest.approx(-0.5), pytest.approx(-0.5)]
     claims = reference_claims(data)
     assert [c.scale for c in claims] == ["reference"] * 5
-    assert "softmax 0.005, fused 0.005" in claims[0].ours
+    assert "softmax 0.01, fused 0.02" in claims[0].ours
