@@ -141,7 +141,7 @@ def _fake_reference(fused_lr_val, fused_final=(74.0, 73.0, 75.0, 72.0, 76.0)):
                     else 75.0 - 100 * abs(job["lr"] - 0.01))  # fmt: skip
         else:
             last = fused_final[job["seed"]] if job["loss"] == "fused" else 75.0
-        curve = [40.0] * (params["epochs"] - 6) + [last - 0.5] * 5 + [last]
+        curve = [40.0] * (params["epochs"] - 10) + [last - 0.5] * 9 + [last]
         methods = (["softmax", "softmax + CRF"] if job["loss"] == "softmax" else
                    ["fused", "fused + CRF", "fused + POS-CRF", "fused + POS-CRF (tuned)"])
         scores = {m: {"mIoU": last, "recall": 80.0, "recall large": 95.0,

@@ -372,8 +372,9 @@ display(widgets.VBox([widgets.HBox([scene_box, strength_slider]),
 # schedule (the rate falls to 0 at the last epoch, so the last epoch is
 # the end of training, not a random point of a noisy curve). **Each loss gets the same tuning
 # budget**: one tuning seed (not one of the compared seeds) trains it at every rate of a small
-# grid, and its rate is the one with the best last-epoch mIoU on the *validation* scenes; the
-# test scenes never choose. Then every compared seed trains each loss at its picked rate. The
+# grid, for fewer epochs than the compared runs, and its rate is the one with the best
+# last-epoch mIoU on the *validation* scenes; the test scenes never choose. Then every compared
+# seed trains each loss at its picked rate. The
 # provenance line says when, where, and how long it took.
 
 # %%
@@ -386,8 +387,8 @@ else:
     lrs, p = picked_lrs(data), data["params"]
     print(f"{p['epochs']} epochs of batches of {p['batch_size']}, {p['schedule']} schedule, "
           f"{p['n_train']} training and {p['n_test']} test scenes, seeds {p['seeds']}")  # fmt: skip
-    print(f"tuning seed {p['tuning_seed']}: last-epoch validation mIoU per learning rate "
-          "(* = picked)")  # fmt: skip
+    print(f"tuning seed {p['tuning_seed']}, {p['tuning_epochs']} epochs: last-epoch validation "
+          "mIoU per learning rate (* = picked)")  # fmt: skip
     for loss, by_lr in tuning_table(data).items():
         cells = [f"lr {lr:g}: {v:5.1f}{'*' if lr == lrs[loss] else ' '}"
                  for lr, v in by_lr.items()]  # fmt: skip
