@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "plot_confident_gallery": "open_set",
     "plot_confidence_histogram": "open_set",
     "plot_paired_differences": "open_set",
+    "plot_paired_intervals": "interval_figure",
     "metric_table": "open_set",
     "paired_table": "open_set",
     "CIFAR10_CLASSES": "open_set",

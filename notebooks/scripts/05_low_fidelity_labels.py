@@ -82,6 +82,7 @@ from cplus_edu.experiments import (
     format_table,
     merged_share,
     per_seed,
+    plot_paired_intervals,
     saliency_study,
     segmentation_study,
     summarize,
@@ -95,7 +96,7 @@ from cplus_edu.experiments.low_fidelity import (
     reference_rows,
 )
 from cplus_edu.losses import CASLoss, ClassAgnosticCELoss
-from cplus_edu.viz import plot_paired_differences, plot_region_maps
+from cplus_edu.viz import plot_region_maps
 
 generator = cplus_edu.seed_everything(DATA_SEED)
 settings = dict(width=WIDTH, batch_size=BATCH, lr=LR)  # every training run below
@@ -367,7 +368,7 @@ else:
 # %%
 if data is not None:
     model_rows = [r for r in ref_mosaic if r["model"] != FULL_LABELS]
-    plot_paired_differences(paired_differences(ref_saliency, model_rows),
+    plot_paired_intervals(paired_differences(ref_saliency, model_rows),
                             unit="F_beta, MAE or ARI, as each row says",
                             title="Stored reference runs: paired per-seed differences")  # fmt: skip
     plt.show()

@@ -73,6 +73,7 @@ from cplus_edu.experiments import (
     claims_markdown,
     describe_pair,
     example_columns,
+    plot_paired_intervals,
     pos_crf_changes,
     results_table,
     run_fused_experiment,
@@ -91,7 +92,6 @@ from cplus_edu.losses import FusedLoss, PositiveSharingLoss
 from cplus_edu.viz import (
     plot_learning_curves,
     plot_p0_histograms,
-    plot_paired_differences,
     plot_pixel_loss,
     plot_recall_by_kind,
     plot_segmentation_panels,
@@ -420,7 +420,7 @@ if data is not None:
     reference = reference_runs(data)
     print(results_table(reference))
     print("objectness weight picked on validation, per seed:", reference.tuned_weights)
-    plot_paired_differences(
+    plot_paired_intervals(
         {f"{b} − {a}: {metric}": reference.differences(a, b, metric)
          for a, b, metric in comparisons},
         unit="points",

@@ -1,19 +1,19 @@
-"""The figures of the stored reference results: paired per-seed differences with their 95 %
-interval, and learning curves."""
+"""The figure of the stored reference results: each comparison's paired per-seed differences
+with the 95 % interval of the shared verdict rule."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from .verdicts import paired_verdict
 
-def plot_paired_differences(pairs: dict[str, Sequence[float]], *, unit: str = "",
+
+def plot_paired_intervals(pairs: dict[str, Sequence[float]], *, unit: str = "",
                             title: str | None = None):  # fmt: skip
     """One row per comparison ``name -> [difference per seed]``: each seed a dot, the mean a
     diamond with the 95 % Student-t interval of the shared verdict rule (``paired_verdict``) as
     a bar, written beside it (``+1.8 [+0.4, +3.2], 5/5 up``). Returns the ``Figure``."""
     import matplotlib.pyplot as plt
-
-    from cplus_edu.experiments.verdicts import paired_verdict
 
     if not pairs or any(len(v) == 0 for v in pairs.values()):
         raise ValueError("pairs must map each comparison to a non-empty list of differences")
@@ -44,31 +44,5 @@ def plot_paired_differences(pairs: dict[str, Sequence[float]], *, unit: str = ""
                            "has its own scale, the grey line is 0")  # fmt: skip
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_learning_curves(curves: dict[str, Sequence[Sequence[float]]], *, ylabel: str,
-                         title: str | None = None):  # fmt: skip
-    """``curves[name] = [[value per epoch] per seed]``: every seed a thin line, the mean over
-    seeds a thick one, one colour per name. Returns the ``Figure``."""
-    import matplotlib.pyplot as plt
-
-    if not curves or any(len(runs) == 0 for runs in curves.values()):
-        raise ValueError("curves must map each name to a non-empty list of runs")
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, (name, runs) in enumerate(curves.items()):
-        colour = f"C{i}"
-        epochs = range(1, len(runs[0]) + 1)
-        for run in runs:
-            ax.plot(epochs, run, color=colour, linewidth=0.8, alpha=0.45)
-        mean = [sum(v) / len(v) for v in zip(*runs)]
-        ax.plot(epochs, mean, color=colour, linewidth=2.5,
-                label=f"{name} (mean of {len(runs)} seeds; thin: each seed)")  # fmt: skip
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
     fig.tight_layout()
     return fig
