@@ -38,10 +38,13 @@ from cplus_edu.utils import default_device, progress_bar, seed_everything
 
 @dataclass
 class History:
-    """Epoch-mean loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``."""
+    """Epoch-mean loss and loss terms: ``loss[i]`` and ``terms[name][i]`` for epoch ``i``; and
+    ``metrics[name][i]``, what an ``on_epoch_end`` callback records (a validation score), saved
+    in the checkpoints with the rest so a resumed run keeps its learning curve."""
 
     loss: list[float] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -135,6 +138,8 @@ def fit(
     every epoch, and a later call with the same path resumes after the last saved epoch.
     ``threads`` torch threads are used during the run (``None``: torch's current setting; the
     default suits the chapters' tiny models, pass ``None`` for a large one).
+    ``on_epoch_end(epoch, model, history)`` runs after each epoch, before the checkpoint is saved
+    (what it writes into ``history.metrics`` is saved too).
     Returns the ``History`` of epoch-mean losses and loss terms.
     """
     with torch_threads(threads):
@@ -234,10 +239,11 @@ def _fit(
         for name, value in term_sums.items():
             history.terms.setdefault(name, []).append(value / count)
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, loss_fn, opt, history, generator, epoch + 1)
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, history)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, loss_fn, opt, history, generator,
+                             epoch + 1)  # fmt: skip
     model.eval()
     return history
 

@@ -14,7 +14,7 @@ from cplus_edu.experiments import (
     run_fused_experiment,
     segmentation_scores,
 )
-from cplus_edu.experiments.fused import METHODS, FusedResults
+from cplus_edu.experiments.fused import METHODS, SeedRuns
 
 
 def test_scenes_shapes_kinds_and_determinism():
@@ -91,7 +91,7 @@ def test_tiny_run_end_to_end():
 
 def _fake_results(softmax_miou, fused_miou):
     runs = {"softmax": {"mIoU": softmax_miou}, "fused": {"mIoU": fused_miou}}
-    return FusedResults(FusedConfig(), runs, [], None, None, {}, {})
+    return SeedRuns(runs, [])
 
 
 def test_describe_pair_reads_the_paired_differences_with_the_shared_rule():
@@ -125,3 +125,47 @@ def test_recall_plot_draws_every_seed_and_stays_in_range():
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
     assert heights == sorted(round(sum(v) / 3, 6) for m in per_seed.values() for v in m.values())
     assert ax.get_ylim() == (0, 100)
+
+
+def _fake_reference(fused_lr_val, fused_final=(74.0, 73.0, 75.0, 72.0, 76.0)):
+    """A stored-results dict of the reference recipe's jobs with made-up metrics: the tuning
+    runs' last validation mIoU per rate of the fused loss in ``fused_lr_val``, softmax best at
+    0.01."""
+    from cplus_edu.experiments.fused import SCALES, jobs
+
+    params = SCALES["reference"]
+    runs = []
+    for job in jobs(params):
+        if job["role"] == "tuning":
+            last = (fused_lr_val[job["lr"]] if job["loss"] == "fused"
+                    else 75.0 - 100 * abs(job["lr"] - 0.01))  # fmt: skip
+        else:
+            last = fused_final[job["seed"]] if job["loss"] == "fused" else 75.0
+        curve = [40.0] * (params["epochs"] - 10) + [last - 0.5] * 9 + [last]
+        methods = (["softmax", "softmax + CRF"] if job["loss"] == "softmax" else
+                   ["fused", "fused + CRF", "fused + POS-CRF", "fused + POS-CRF (tuned)"])
+        scores = {m: {"mIoU": last, "recall": 80.0, "recall large": 95.0,
+                      "recall small+thin": 40.0} for m in methods}  # fmt: skip
+        metrics = {"val mIoU": curve, "train loss": [1.0], "scores": scores,
+                   "tuned weight": 3.0 if job["loss"] == "fused" else None}
+        runs.append({"job": job, "metrics": metrics, "wall_seconds": 1.0, "cpu_seconds": 1.0})
+    return {"params": params, "runs": runs}
+
+
+def test_reference_picks_each_rate_on_validation_and_refuses_other_rates():
+    from cplus_edu.experiments.fused import credibility, picked_lrs, reference_claims
+
+    picked = {0.0025: 60.0, 0.005: 70.0, 0.01: 72.0, 0.02: 71.0}
+    data = _fake_reference(picked)
+    assert picked_lrs(data) == {"softmax": 0.01, "fused": 0.01}
+    with pytest.raises(ValueError, match="tuning runs picked"):
+        credibility(data)  # SCALES says fused at 0.005: the compared runs used another rate
+    data = _fake_reference({0.0025: 60.0, 0.005: 70.0, 0.01: 72.0, 0.02: 74.0})
+    bars = credibility(data)
+    assert bars["softmax test mIoU (mean over seeds)"] == (75.0, 70.0)
+    assert bars["fused: lowest last-epoch validation mIoU of a seed"][0] == 72.0
+    gains = [v for k, (v, _) in bars.items() if "last quarter" in k]
+    assert gains == [pytest.approx(-0.5), pytest.approx(-0.5)]
+    claims = reference_claims(data)
+    assert [c.scale for c in claims] == ["reference"] * 5
+    assert "softmax 0.01, fused 0.02" in claims[0].ours

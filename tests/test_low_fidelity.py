@@ -74,3 +74,40 @@ def test_segmentation_study_rows_and_predictions():
         expected = segments_per_image(predictions[r["model"]]).float().mean().item()
         assert r["segments"] == pytest.approx(expected) and r["segments"] >= 1
     assert predictions["CAS"].max() < 4  # argmax of 4 channels
+
+
+def _fake_reference(ce_noisy=(0.0, 0.01, 0.02, 0.0, 0.01)):
+    """A stored-results dict of the reference recipe's jobs with made-up metrics."""
+    from cplus_edu.experiments.low_fidelity import SCALES, jobs
+
+    params = SCALES["reference"]
+    runs = []
+    for job in jobs(params):
+        s = job["seed"]
+        if job["study"] == "saliency":
+            f_beta = {"CE": ce_noisy[s] if job["p"] else 0.99, "CAS": 0.97, "CACE": 0.0}
+            mae = {"CE": 0.5 if job["p"] else 0.01, "CAS": 0.02, "CACE": 0.8}
+            metrics = {"model": job["model"], "p": job["p"], "seed": s,
+                       "f_beta": f_beta[job["model"]], "mae": mae[job["model"]] + 0.001 * s}
+        else:
+            ari = {"CAS": 0.5, "discriminative": 0.6, "CE on region ids": 0.2,
+                   "CE on texture classes": 0.95}[job["model"]] + 0.01 * s  # fmt: skip
+            metrics = {"model": job["model"], "seed": s, "ari": ari, "segments": 2.5,
+                       "true segments": 3.4}
+        runs.append({"job": job, "metrics": metrics, "wall_seconds": 1.0, "cpu_seconds": 1.0})
+    return {"params": params, "runs": runs}
+
+
+def test_reference_claims_and_credibility_read_the_stored_rows():
+    from cplus_edu.experiments.low_fidelity import credibility, reference_claims
+
+    data = _fake_reference()
+    bars = credibility(data)
+    assert [round(v, 3) for v, _ in bars.values()] == [0.99, 0.97]
+    claims = {c.id: c for c in reference_claims(data)}
+    assert all(c.scale == "reference" for c in claims.values())
+    assert claims["05-ce-collapses"].verdict == "holds"  # 0.99 -> ~0.01 on every seed
+    assert claims["05-cace-between"].verdict == "does not reproduce at this scale"
+    assert claims["05-cas-vs-discriminative"].verdict == "does not reproduce at this scale"
+    assert "(5 seeds)" in claims["05-ce-collapses"].ours
+    assert "true 3.40" in claims["05-cas-vs-discriminative"].ours

@@ -99,22 +99,34 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_cosine_schedule_changes_the_run_and_resumes_after_a_kill(tmp_path):
-    full_model, full = _train(seed=2, epochs=3, schedule="cosine")
+class _Killed(Exception):
+    pass
 
-    def stop(epoch, model, history):
-        if epoch == 0:
-            raise KeyboardInterrupt  # killed after the first epoch's checkpoint
+
+def test_cosine_schedule_and_recorded_metrics_survive_a_kill(tmp_path):
+    """A run killed after two epochs resumes with its learning-rate schedule and the metrics its
+    callback recorded, and ends where an uninterrupted run ends."""
+
+    def record(epoch, model, history):
+        history.metrics.setdefault("epoch", []).append(epoch)
+
+    def record_then_die(epoch, model, history):
+        if epoch == 2:
+            raise _Killed
+        record(epoch, model, history)
 
     ckpt = tmp_path / "run.pt"
-    with pytest.raises(KeyboardInterrupt):
-        _train(seed=2, epochs=3, schedule="cosine", checkpoint=ckpt, on_epoch_end=stop)
-    resumed_model, resumed = _train(seed=2, epochs=3, schedule="cosine", checkpoint=ckpt)
+    full_model, full = _train(seed=2, epochs=5, schedule="cosine", on_epoch_end=record)
+    with pytest.raises(_Killed):
+        _train(seed=2, epochs=5, schedule="cosine", on_epoch_end=record_then_die, checkpoint=ckpt)
+    resumed_model, resumed = _train(seed=2, epochs=5, schedule="cosine", on_epoch_end=record,
+                                    checkpoint=ckpt)  # fmt: skip
+    assert resumed.metrics["epoch"] == full.metrics["epoch"] == [0, 1, 2, 3, 4]
     assert resumed.loss == pytest.approx(full.loss, rel=1e-6)
     for a, b in zip(full_model.parameters(), resumed_model.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
-    _, constant = _train(seed=2, epochs=3)
-    assert constant.loss != pytest.approx(full.loss, rel=1e-6)  # the lr did change
+    _, constant = _train(seed=2, epochs=5)
+    assert constant.loss[-1] != pytest.approx(full.loss[-1], rel=1e-6)  # the schedule acts
 
 
 @pytest.mark.parametrize(
@@ -125,6 +137,7 @@ def test_cosine_schedule_changes_the_run_and_resumes_after_a_kill(tmp_path):
         ({"batch_size": 0}, "batch_size"),
         ({"lr": 0.0}, "lr"),
         ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"schedule": "step"}, "schedule"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, name):

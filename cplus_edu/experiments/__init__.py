@@ -29,7 +29,6 @@ _EXPORTS: dict[str, str] = {
     "run_scale": "reference",
     "load_results": "reference",
     "describe_provenance": "reference",
-    "plot_paired_intervals": "paired_plot",
     # chapter 01: C+1 geometry on the circle and sphere
     "train_embedding": "hypersphere",
     "CPlusOnePanel": "widgets",  # the alpha / beta / margin sliders over those runs

@@ -21,6 +21,7 @@ _EXPORTS = {
     "plot_recall_by_kind": "segmentation",
     "plot_pixel_loss": "segmentation",
     "pixel_loss_grid": "segmentation",
+    "plot_learning_curves": "learning_curves",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

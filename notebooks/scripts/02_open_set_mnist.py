@@ -144,9 +144,9 @@ from cplus_edu.experiments import (
     paired_verdict,
     plot_confidence_histogram,
     plot_confident_gallery,
+    plot_evidence,
     plot_open_set,
     plot_paired_differences,
-    plot_paired_intervals,
     run_open_set,
     run_split_study,
     summarize,
@@ -544,8 +544,8 @@ if stored is not None:
     for name, short in [("C+1 (paper)", "paper"), ("C+1 alpha=1 beta=1", "a=b=1")]:
         ref_figure.update({f"{short}: {m}": ref_over[name][m] for m in shown_ref})
         ref_figure[f"{short}: -inside_cifar"] = [-d for d in ref_over[name]["inside_cifar"]]
-    plot_paired_intervals(ref_figure, scale=100, unit="points", pair="split",
-                          title="Reference scale: C+1 minus CE (paper: alpha = 0.1, beta = "
+    plot_evidence(ref_figure, scale=100, unit="points", pair="split",
+                  title="Reference scale: C+1 minus CE (paper: alpha = 0.1, beta = "
                                 "1e-4; a=b=1: alpha = beta = 1)\na dot per digit split; "
                                 "-inside: fewer photos inside the class balls")  # fmt: skip
     plt.show()

@@ -129,7 +129,7 @@ from cplus_edu.experiments import (
     load_margin_data,
     paired_spread_gain,
     paired_verdict,
-    plot_paired_intervals,
+    plot_evidence,
     summarize_heads,
     train_head,
 )
@@ -265,10 +265,10 @@ else:
     print(format_head_summary(head_table(stored)))
     ref_gains = {"softmax - NormFace": spread_gains(stored, "softmax", ("NormFace",))["NormFace"],
                  **{f"NormFace - {h}": g for h, g in spread_gains(stored).items()}}  # fmt: skip
-    plot_paired_intervals(ref_gains, unit="degrees of spread",
-                          title="Reference scale, 3-D: spread of the first head minus the "
-                                "second's, per seed\n(positive = the second head's classes are "
-                                "tighter)")  # fmt: skip
+    plot_evidence(ref_gains, unit="degrees of spread",
+                  title="Reference scale, 3-D: spread of the first head minus the "
+                        "second's, per seed\n(positive = the second head's classes are "
+                        "tighter)")  # fmt: skip
     plt.show()
 
 # %% [markdown]
