@@ -14,6 +14,7 @@ from cplus_edu.experiments.__main__ import main
 from cplus_edu.experiments.reference import (
     CHAPTERS,
     check_results,
+    describe_provenance,
     load_results,
     recipe,
     run_scale,
@@ -140,5 +141,6 @@ def test_an_interrupted_run_resumes_after_its_last_finished_job(tmp_path, monkey
     check_results(json.loads(out.read_text()), "99_fake")
     assert [r["metrics"]["square"] for r in data["runs"]] == [0.0, 1.0, 4.0]
     assert data["provenance"]["resumed_jobs"] == len(finished)
+    assert f"reused {len(finished)} runs" in describe_provenance(data)
     if workers:
         assert {r["metrics"]["threads"] for r in data["runs"]} == {"1"}

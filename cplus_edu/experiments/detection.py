@@ -154,14 +154,11 @@ def run_components(
     """Train every setting for every seed on ``train`` (``training``: the keyword arguments of
     :func:`train_setting`), store raw predictions on ``test``, and fill the four rows of the
     component table (the CL-NMS row from the stored predictions)."""
-    from tqdm.auto import tqdm
-
-    from cplus_edu.utils import progress_disabled
+    from cplus_edu.utils import progress_bar
 
     study = ComponentStudy(gamma=gamma)
     jobs = [(name, seed) for seed in seeds for name in settings]
-    show = (not progress_disabled()) if progress is None else progress
-    for name, seed in tqdm(jobs, desc="detector runs", disable=not show):
+    for name, seed in progress_bar(jobs, show=progress, desc="detector runs"):
         run = train_setting(train, test, name, seed, settings, **training)
         study.runs[(name, seed)] = run
         study.metrics.setdefault(name, {})[seed] = detection_map(apply_nms(run.raw),

@@ -32,7 +32,7 @@ from cplus_edu.experiments.verdicts import Evidence, paired_verdict
 from cplus_edu.losses import FusedLoss
 from cplus_edu.models import TinyFCN
 from cplus_edu.train import fit, torch_threads
-from cplus_edu.utils import progress_disabled, seed_everything
+from cplus_edu.utils import progress_bar, seed_everything
 
 #: The slides' numbers (PASCAL VOC 2012 val, FCN-8s): mean IoU and foreground recall, percent.
 SLIDES_IOU = {
@@ -135,11 +135,9 @@ def crf_labels(probs, images, params: CRFParams, objectness=None, weight: float 
 
 def objectness_maps(images: torch.Tensor, progress: bool | None = None) -> torch.Tensor:
     """``pixel_objectness`` of every image: ``[N, H, W]``."""
-    from tqdm.auto import tqdm
-
-    show = (not progress_disabled()) if progress is None else progress
     with torch_threads(1):
-        maps = [pixel_objectness(im) for im in tqdm(images, desc="objectness", disable=not show)]
+        maps = [pixel_objectness(im) for im in progress_bar(images, show=progress,
+                                                            desc="objectness")]  # fmt: skip
     return torch.stack(maps)
 
 

@@ -51,7 +51,7 @@ from cplus_edu.metrics import (
 )
 from cplus_edu.models import MLP
 from cplus_edu.train import fit, predict
-from cplus_edu.utils import progress_disabled, seed_everything
+from cplus_edu.utils import progress_bar, seed_everything
 
 from .ledger import Claim
 from .tables import summarize, text_table
@@ -309,15 +309,12 @@ def run_open_set(
     each loss term (``term_separability`` ...) when the loss reports ``terms``. Pass a dict as
     ``keep_models`` to receive the trained models under ``(seed, name)``.
     """
-    from tqdm.auto import tqdm
-
     if not losses or not seeds:
         raise ValueError("losses and seeds must be non-empty")
     make_model = make_model or _default_model(data)
     runs = [(seed, name) for seed in seeds for name in losses]
-    show = (not progress_disabled()) if progress is None else progress
     rows = []
-    for seed, name in tqdm(runs, desc="open-set runs", disable=not show):
+    for seed, name in progress_bar(runs, show=progress, desc="open-set runs"):
         row, model = _train_and_evaluate(data, name, losses[name], seed, make_model, epochs,
                                          batch_size, lr)  # fmt: skip
         rows.append(row)
@@ -345,16 +342,13 @@ def run_split_study(
     plus ``split`` (the split seed) and ``digits`` (the ``DigitSplit``), so
     ``paired_differences(..., pair_on=("seed", "split"))`` pairs runs that differ only in the
     loss. ``keep_models`` receives ``(split, seed, name)``."""
-    from tqdm.auto import tqdm
-
     if not losses or not seeds or not split_seeds:
         raise ValueError("split_seeds, losses and seeds must be non-empty")
     if len(set(split_seeds)) != len(split_seeds):
         raise ValueError(f"split_seeds must be distinct, got {tuple(split_seeds)}")
     data_kwargs = dict(data_kwargs or {})
-    show = (not progress_disabled()) if progress is None else progress
-    bar = tqdm(total=len(split_seeds) * len(seeds) * len(losses), desc="split-study runs",
-               disable=not show)  # fmt: skip
+    bar = progress_bar(total=len(split_seeds) * len(seeds) * len(losses), show=progress,
+                       desc="split-study runs")  # fmt: skip
     rows = []
     for split_seed in split_seeds:
         split = draw_digit_split(split_seed)

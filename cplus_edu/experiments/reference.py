@@ -136,7 +136,7 @@ def run_scale(chapter: str, scale: str = "reference", *, out: str | os.PathLike 
     """Run every job of ``chapter`` at ``scale`` (only ``seeds`` if given) and return, and
     write to ``out`` if given, ``{"schema", "chapter", "scale", "params", "provenance", "runs"}``.
     Finished jobs found in ``work`` are reused (resume); ``workers`` = 0 runs in this process."""
-    from tqdm.auto import tqdm
+    from cplus_edu.utils import progress_bar
 
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an int >= 0, got {workers!r}")
@@ -161,8 +161,8 @@ def run_scale(chapter: str, scale: str = "reference", *, out: str | os.PathLike 
                 records[job["key"]] = record
                 continue
         todo.append(job)
-    bar = tqdm(total=len(jobs), initial=len(records), desc=f"{chapter} {scale}",
-               disable=not progress)  # fmt: skip
+    bar = progress_bar(total=len(jobs), initial=len(records), desc=f"{chapter} {scale}",
+                       show=progress)  # fmt: skip
     if workers == 0:
         for job in todo:
             records[job["key"]] = _run_one(module, params, job, str(work_dir))
@@ -254,11 +254,16 @@ def check_results(data: dict, chapter: str | None = None) -> None:
 
 
 def describe_provenance(data: dict) -> str:
-    """One line a chapter prints under the stored results: when, where and how long."""
+    """One line a chapter prints under the stored results: when, where and how long (the wall
+    time is the last call's: a resumed run says how many runs it reused from earlier calls)."""
     p = data["provenance"]
     commit = (p["git_commit"] or "unknown")[:10]
     commit += " (+ local changes)" if p.get("git_dirty") else ""
+    reused = p.get("resumed_jobs", 0)
+    wall = f"{p['wall_seconds'] / 60:.0f} min wall"
+    if reused:
+        wall += f" in the last call, which reused {reused} runs from earlier calls"
     return (f"{len(data['runs'])} runs at {data['scale']} scale, commit {commit}, {p['started']}, "
             f"{p['cpu']}, torch {p['torch']}, {p['workers']} processes x "
-            f"{p['threads_per_worker']} thread: {p['wall_seconds'] / 60:.0f} min wall, "
-            f"{p['cpu_seconds'] / 60:.0f} CPU-min")  # fmt: skip
+            f"{p['threads_per_worker']} thread: {wall}; {p['cpu_seconds'] / 60:.0f} CPU-min "
+            "over all runs")  # fmt: skip

@@ -19,7 +19,7 @@
 # The C+1 paper's promise is about the background you did **not** train on: if every class of
 # interest sits in a small ball of feature space, a brand-new kind of background has little chance
 # of landing inside one (Sec. 3.5), so it will still be called background. This chapter tests that
-# promise on real images, small enough to run on a laptop CPU in two to three minutes.
+# promise on real images, small enough to run on a laptop CPU (the run time is below).
 #
 # * **Classes of interest:** four digits (labels 1–4), e.g. 0, 1, 2, 3.
 # * **Background seen in training:** three other digits (label 0), e.g. 4, 5, 6.

@@ -84,7 +84,6 @@ SCALE = "teaching"
 
 # %%
 import statistics
-import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -134,7 +133,6 @@ SEEDS, DIGIT_SEEDS = P["seeds"], P["digit_seeds"]
 ALPHA = P["alpha"]  # eq. (4): weight of the classification probability in the IAC score
 SCORE_THRESHOLD = P["score_threshold"]  # eq. (5): IAC score above which an anchor is positive
 GAMMA = P["gamma"]  # eq. (7): weight of the distance penalty in CL-balanced NMS
-START = time.perf_counter()
 # tiny models: one thread is faster than two that wait for each other on a busy 2-core machine
 torch.set_num_threads(1)
 cplus_edu.seed_everything(0)
@@ -548,7 +546,6 @@ if data is not None:
 else:  # the ledger's rows come from the stored results, which this copy lacks
     print("Without the stored results, only this run's teaching-size verdicts (above) exist; "
           "the ledger was not compared.")  # fmt: skip
-print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
 # Plainly: the live run above is the teaching size, and its detectors are far weaker than the
