@@ -144,3 +144,8 @@ def test_an_interrupted_run_resumes_after_its_last_finished_job(tmp_path, monkey
     assert f"reused {len(finished)} runs" in describe_provenance(data)
     if workers:
         assert {r["metrics"]["threads"] for r in data["runs"]} == {"1"}
+    import fakepkg.recipe
+
+    monkeypatch.setitem(fakepkg.recipe.SCALES, "teaching", {"n": 3, "epochs": 2})
+    changed = run_scale("99_fake", "teaching", work=work, workers=workers, progress=False)
+    assert changed["provenance"]["resumed_jobs"] == 0, "runs of other parameters were reused"

@@ -108,6 +108,13 @@ def provenance(workers: int) -> dict:
     }
 
 
+def params_sha(params: dict) -> str:
+    """A short hash of a scale's parameters (key order does not matter)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -125,7 +132,8 @@ def _run_one(module: str, params: dict, job: dict, work: str) -> dict:
     metrics = importlib.import_module(module).run_job(params, job, work_dir / f"{job['key']}.pt")
     record = {"job": job, "metrics": metrics, "wall_seconds": time.perf_counter() - wall,
               "cpu_seconds": time.process_time() - cpu}  # fmt: skip
-    _write_json(work_dir / f"{job['key']}.json", record)
+    # the work file also names the scale's parameters, so a changed scale redoes its runs
+    _write_json(work_dir / f"{job['key']}.json", {**record, "params_sha": params_sha(params)})
     (work_dir / f"{job['key']}.pt").unlink(missing_ok=True)
     return record
 
@@ -152,15 +160,21 @@ def run_scale(chapter: str, scale: str = "reference", *, out: str | os.PathLike 
     work_dir = Path(work) if work is not None else Path(RESULTS_DIR) / ".work" / chapter / scale
     work_dir.mkdir(parents=True, exist_ok=True)
     started, wall = datetime.now(timezone.utc), time.perf_counter()
-    records, todo = {}, []
+    records, todo, unverified = {}, [], 0
     for job in jobs:
         done = work_dir / f"{job['key']}.json"
         if done.exists():
             record = json.loads(done.read_text())
-            if record["job"] == job:  # a record of other parameters is redone, not reused
+            sha = record.pop("params_sha", None)
+            # a run of another job or of other scale parameters is redone, not reused
+            if record["job"] == job and sha in (params_sha(params), None):
                 records[job["key"]] = record
+                unverified += sha is None
                 continue
         todo.append(job)
+    if unverified:
+        print(f"{unverified} finished runs in {work_dir} carry no parameter hash (an older "
+              "runner): reused on their job description alone")  # fmt: skip
     bar = progress_bar(total=len(jobs), initial=len(records), desc=f"{chapter} {scale}",
                        show=progress)  # fmt: skip
     if workers == 0:
