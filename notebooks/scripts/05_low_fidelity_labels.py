@@ -94,7 +94,6 @@ P
 
 # %%
 import math
-import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -126,7 +125,6 @@ from cplus_edu.viz import plot_region_maps
 
 generator = cplus_edu.seed_everything(DATA_SEED)
 settings = dict(width=WIDTH, batch_size=BATCH, lr=LR)  # every training run below
-started = time.perf_counter()
 
 # %% [markdown]
 # ## Saliency scenes and region-wise label noise
@@ -428,8 +426,6 @@ else:
 display(claims_markdown(claims))
 if data is not None:
     check_ledger(claims, "05_low_fidelity_labels")
-print(f"chapter run time: {time.perf_counter() - started:.0f} s "
-      f"(CPU time of this process: {time.process_time():.0f} s)")  # fmt: skip
 
 # %% [markdown]
 # How to read the rows (stored reference runs; the per-seed values are printed above the
@@ -459,7 +455,8 @@ print(f"chapter run time: {time.perf_counter() - started:.0f} s "
 # 2. **Give CAS room.** Raise `MOSAIC_EPOCHS` to 40 and `WIDTH` to 32. Look at the segments per
 #    image of CAS and at the ARI gap to the discriminative loss: does CAS leave its shared
 #    corners (chapter 04's local optima) with more training, or stay stuck?
-# 3. **The uniformer's weight.** Set `ALPHA` to 0.1 and then to 2. Look at the share of saliency
+# 3. **The uniformer's weight.** Set `ALPHA` (between 0 and 1: the loss is alpha x uniformer
+#    - (1 - alpha) x discriminator) to 0.1 and then to 0.9. Look at the share of saliency
 #    scenes CAS predicts as a single class and at its ARI on the mosaics: which part of the loss
 #    keeps the regions apart, and which one makes each region one colour?
 

@@ -83,7 +83,6 @@ P
 
 # %%
 import statistics
-import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -122,7 +121,6 @@ from cplus_edu.viz import (
     plot_segmentation_panels,
 )
 
-START = time.perf_counter()
 config = fused_config(P)  # the live run: the middle learning rate of the scale's grid
 WS = config.ws  # fused loss: WS * CE + (1 - WS) * positive-sharing (the slides' best is near 0.5)
 cplus_edu.seed_everything(config.seeds[0])
@@ -492,7 +490,6 @@ else:
 display(claims_markdown(claims))
 if data is not None:
     check_ledger(claims, "06_fused_loss")
-print(f"chapter run time: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]
 # ## Try this
